@@ -1,0 +1,182 @@
+"""Shared plumbing: image range conversions, seeding, devices, atomic writes and run metadata."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "to_unit",
+    "from_unit",
+    "to_uint8",
+    "from_uint8",
+    "seed_everything",
+    "resolve_device",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_torch_save",
+    "git_commit",
+    "run_metadata",
+    "check_images",
+]
+
+
+# --- the one conversion each way between [-1, 1] and [0, 1] / uint8 -------------------------------
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """Map an image from [-1, 1] (the DCGAN's tanh range) to [0, 1], clamping."""
+    return ((x + 1.0) * 0.5).clamp(0.0, 1.0)
+
+
+def from_unit(x: torch.Tensor) -> torch.Tensor:
+    """Map an image from [0, 1] to [-1, 1]."""
+    return x * 2.0 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Map ``(B, 3, H, W)`` or ``(3, H, W)`` images in [-1, 1] to uint8 NHWC / HWC arrays.
+
+    Rounds to nearest, so ``to_uint8(from_uint8(a)) == a`` for every uint8 array ``a``.
+    """
+    u = (to_unit(x.detach().float()) * 255.0).round().to(torch.uint8).cpu()
+    if u.dim() == 4:
+        return u.permute(0, 2, 3, 1).numpy()
+    if u.dim() == 3:
+        return u.permute(1, 2, 0).numpy()
+    raise ValueError(f"expected (B, 3, H, W) or (3, H, W), got shape {tuple(x.shape)}")
+
+
+def from_uint8(a: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Map uint8 NHWC / HWC images to float ``(B, 3, H, W)`` / ``(3, H, W)`` in [-1, 1]."""
+    t = torch.as_tensor(np.asarray(a))
+    if t.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 images, got {t.dtype}")
+    if t.dim() == 4:
+        t = t.permute(0, 3, 1, 2)
+    elif t.dim() == 3:
+        t = t.permute(2, 0, 1)
+    else:
+        raise ValueError(f"expected NHWC or HWC uint8 images, got shape {tuple(t.shape)}")
+    return from_unit(t.float().div(255.0)).contiguous()
+
+
+def check_images(x: torch.Tensor, name: str = "images", size: tuple[int, int] | None = None) -> None:
+    """Validate a ``(B, 3, H, W)`` image batch at an API boundary: shape, size and NaN/inf."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(x.shape)}")
+    if size is not None and tuple(x.shape[-2:]) != tuple(size):
+        raise ValueError(f"{name} are {x.shape[-2]}x{x.shape[-1]} but {size[0]}x{size[1]} is required")
+
+
+# --- reproducibility --------------------------------------------------------------------------------
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded the same."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/"auto" picks CUDA when available, else CPU; anything else is checked, not guessed."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} was requested but CUDA is not available on this machine")
+    return dev
+
+
+# --- atomic writes: a killed run never leaves a half-written file -------------------------------------
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --- run metadata --------------------------------------------------------------------------------------
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
+    """The current git commit (with ``+dirty`` when the tree has changes), or None outside git."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_metadata(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything needed to reproduce a run: argv, config, versions, commit, machine."""
+    import importlib.metadata as im
+
+    versions = {}
+    for pkg in ("inpaintkit", "torch", "torchvision", "timm", "numpy", "scipy", "scikit-image"):
+        try:
+            versions[pkg] = im.version(pkg)
+        except im.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "argv": sys.argv,
+        "config": config or {},
+        "versions": versions,
+        "python": sys.version.split()[0],
+        "git_commit": git_commit(),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+    }

@@ -1,0 +1,12 @@
+"""DCGAN models, their registry and self-describing checkpoints."""
+from __future__ import annotations
+
+from ._checkpoint import GAN_FORMAT, CheckpointError, load_gan, read_checkpoint, save_gan
+from ._registry import MODELS, create_model, list_models, register_model
+from .dcgan import DCGANConfig, Discriminator, Generator, build_dcgan, init_weights
+
+__all__ = [
+    "MODELS", "create_model", "list_models", "register_model",
+    "DCGANConfig", "Generator", "Discriminator", "build_dcgan", "init_weights",
+    "GAN_FORMAT", "CheckpointError", "save_gan", "load_gan", "read_checkpoint",
+]

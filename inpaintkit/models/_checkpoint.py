@@ -1,0 +1,134 @@
+"""Self-describing GAN checkpoints, loaded with ``weights_only=True``.
+
+A checkpoint is a plain dict of tensors and builtins::
+
+    {"format": "inpaintkit.dcgan/1", "arch": "dcgan_64", "config": {...DCGANConfig...},
+     "state_dict": {"generator": {...}, "discriminator": {...}},
+     "meta": {...training metadata...}, "train_state": {...optional, for --resume...}}
+
+so a model can be rebuilt without the script that trained it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._utils import atomic_torch_save
+from ._registry import MODELS
+from .dcgan import DCGANConfig, Discriminator, Generator
+
+__all__ = ["CheckpointError", "save_gan", "load_gan", "read_checkpoint", "GAN_FORMAT"]
+
+GAN_FORMAT = "inpaintkit.dcgan/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, or for another architecture."""
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - re-raised with the file name
+        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from e
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} is not an inpaintkit checkpoint (got {type(ckpt).__name__})")
+    return ckpt
+
+
+def _halve(sd: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    if dtype is None:
+        return {k: v.detach().cpu().clone() for k, v in sd.items()}
+    return {k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu().clone())
+            for k, v in sd.items()}
+
+
+def save_gan(path: str | os.PathLike, generator: Generator, discriminator: Discriminator | None,
+             arch: str, meta: dict[str, Any] | None = None,
+             train_state: dict[str, Any] | None = None,
+             storage_dtype: torch.dtype | None = None) -> None:
+    """Write a self-describing checkpoint atomically.
+
+    Args:
+        storage_dtype: e.g. ``torch.float16`` to halve the file; :func:`load_gan` restores fp32.
+    """
+    sd = {"generator": _halve(generator.state_dict(), storage_dtype)}
+    if discriminator is not None:
+        sd["discriminator"] = _halve(discriminator.state_dict(), storage_dtype)
+    ckpt = {
+        "format": GAN_FORMAT,
+        "arch": arch,
+        "config": generator.config.to_dict(),
+        "state_dict": sd,
+        "meta": meta or {},
+    }
+    if train_state is not None:
+        ckpt["train_state"] = train_state
+    atomic_torch_save(ckpt, path)
+
+
+def _load_state(module: torch.nn.Module, sd: dict[str, torch.Tensor], what: str, path: Path) -> None:
+    own = module.state_dict()
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    bad = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+           for k in own if k in sd and sd[k].shape != own[k].shape]
+    if missing or unexpected or bad:
+        detail = "; ".join(
+            ([f"missing {missing[:3]}"] if missing else [])
+            + ([f"unexpected {unexpected[:3]}"] if unexpected else [])
+            + bad[:3]
+        )
+        raise CheckpointError(f"{path}: {what} weights do not fit the architecture ({detail})")
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()})
+
+
+def load_gan(path: str | os.PathLike, image_size: int | None = None, arch: str | None = None,
+             device: str | torch.device = "cpu", with_discriminator: bool = True,
+             ) -> tuple[Generator, Discriminator | None, dict[str, Any]]:
+    """Rebuild ``(G, D, checkpoint)`` from a checkpoint, in eval mode, fp32, on ``device``.
+
+    Args:
+        image_size: if given, the checkpoint must be for this image size.
+        arch: if given, the checkpoint must be for this registered architecture.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: not a DCGAN checkpoint, another architecture or image size, or weights
+            that do not fit their declared config.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    fmt = ckpt.get("format")
+    if fmt != GAN_FORMAT:
+        raise CheckpointError(f"{path} is not a DCGAN checkpoint (format {fmt!r}, expected {GAN_FORMAT!r})")
+    if ckpt.get("arch") not in MODELS:
+        raise CheckpointError(f"{path}: unknown architecture {ckpt.get('arch')!r}; known: {MODELS.list()}")
+    if arch is not None and ckpt["arch"] != arch:
+        raise CheckpointError(f"{path} is a {ckpt['arch']!r} checkpoint, but {arch!r} was requested")
+    try:
+        config = DCGANConfig(**ckpt["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: malformed config {ckpt.get('config')!r}: {e}") from e
+    if image_size is not None and config.image_size != image_size:
+        raise CheckpointError(
+            f"{path} is for {config.image_size}x{config.image_size} images ({ckpt['arch']}), "
+            f"but the data is {image_size}x{image_size}"
+        )
+    g = Generator(config)
+    _load_state(g, ckpt["state_dict"]["generator"], "generator", path)
+    d = None
+    if with_discriminator:
+        if "discriminator" not in ckpt["state_dict"]:
+            raise CheckpointError(f"{path} holds no discriminator, which the prior/inpaint losses need")
+        d = Discriminator(config)
+        _load_state(d, ckpt["state_dict"]["discriminator"], "discriminator", path)
+        d = d.to(device).eval()
+    return g.to(device).eval(), d, ckpt
