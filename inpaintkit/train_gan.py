@@ -1,0 +1,338 @@
+"""DCGAN training: ``inpaintkit train-gan``.
+
+Adam (lr 2e-4, beta1 0.5), batch 64, random horizontal flips, N(0, 0.02) initialisation, as in
+SPEC.md and Radford et al. The discriminator minimises the usual cross-entropy, the generator the
+non-saturating ``-log D(G(z))``, both in softplus form on the logit.
+
+Resume is exact without saving any RNG state: the data order, flips and latent draws of iteration
+``t`` on rank ``r`` are functions of ``(seed, t, r)`` only, so a run killed at a checkpoint and resumed
+reproduces the uninterrupted run. Under ``torchrun`` the same command trains with
+DistributedDataParallel (gloo on CPU, nccl on CUDA): ``--batch-size`` is the global batch, each rank
+draws its own slice of it, and only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._utils import atomic_write_bytes, atomic_write_json, atomic_write_text, resolve_device, run_metadata, to_unit
+from .models import MODELS, CheckpointError, create_model, load_gan, save_gan
+
+__all__ = ["GANTrainConfig", "train_gan", "sample_grid", "export_generator"]
+
+_LOSS_FIELDS = ["iter", "loss_d", "loss_g", "d_real", "d_fake", "sec_per_iter"]
+
+
+@dataclass
+class GANTrainConfig:
+    """Everything that defines a GAN training run; saved as ``config.json``.
+
+    Args:
+        data: dataset spec (see ``inpaintkit data list``).
+        arch: registered DCGAN variant (``inpaintkit models``).
+        iters: total generator/discriminator iterations.
+        batch_size: global batch size (split across ranks under torchrun).
+        lr, beta1: Adam settings.
+        flip: random horizontal flips.
+        precision: ``fp32`` or ``bf16`` (autocast; weights and optimiser stay fp32).
+        channels_last: NHWC memory format, faster for convolutions on CPU.
+        sample_every, ckpt_every, log_every: intervals in iterations.
+        model_overrides: DCGANConfig fields to override (nz, ngf, ndf, kernel_size).
+    """
+
+    data: str = "synthetic-cars"
+    arch: str = "dcgan_64"
+    iters: int = 8000
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    flip: bool = True
+    seed: int = 0
+    precision: str = "fp32"
+    channels_last: bool = False
+    sample_every: int = 500
+    ckpt_every: int = 250
+    log_every: int = 10
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _dist_info() -> tuple[int, int, bool]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world, world > 1
+
+
+def _step_generator(seed: int, it: int, rank: int) -> torch.Generator:
+    # A fresh, well-mixed stream per (seed, iteration, rank): the run needs no saved RNG state.
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, it, rank]).generate_state(1)[0]))
+
+
+def _batch_indices(n: int, seed: int, it: int, global_batch: int, rank: int, world: int) -> np.ndarray:
+    """Indices of this rank's slice of the global batch of iteration ``it``.
+
+    The global sample stream is the concatenation of per-epoch permutations of ``range(n)``.
+    """
+    local = global_batch // world
+    start = it * global_batch + rank * local
+    pos = np.arange(start, start + local)
+    epochs = pos // n
+    out = np.empty(local, dtype=np.int64)
+    for e in np.unique(epochs):
+        perm = np.random.default_rng([seed, int(e)]).permutation(n)
+        sel = epochs == e
+        out[sel] = perm[pos[sel] % n]
+    return out
+
+
+@torch.no_grad()
+def sample_grid(generator: torch.nn.Module, z: torch.Tensor, path: str | os.PathLike,
+                nrow: int = 8, title: str | None = None) -> None:
+    """Save ``G(z)`` as a PNG grid (G in eval mode, as the latent search uses it)."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    was_training = generator.training
+    generator.eval()
+    x = generator(z).float()
+    generator.train(was_training)
+    grid = make_grid(to_unit(x).cpu(), nrow=nrow, padding=2, pad_value=1.0)
+    buf = io.BytesIO()
+    Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(buf, "PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _plot_losses(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return
+    it = [r["iter"] for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a1.plot(it, [r["loss_d"] for r in rows], label="D loss", lw=0.8)
+    a1.plot(it, [r["loss_g"] for r in rows], label="G loss", lw=0.8)
+    a1.set_xlabel("iteration")
+    a1.legend()
+    a1.set_title("losses")
+    a2.plot(it, [r["d_real"] for r in rows], label="D(x) real", lw=0.8)
+    a2.plot(it, [r["d_fake"] for r in rows], label="D(G(z))", lw=0.8)
+    a2.set_xlabel("iteration")
+    a2.set_ylim(0, 1)
+    a2.legend()
+    a2.set_title("discriminator outputs")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _write_losses(rows: list[dict], path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=_LOSS_FIELDS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in _LOSS_FIELDS})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _read_losses(path: Path, upto: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: (int(v) if k == "iter" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+    return [r for r in rows if r["iter"] <= upto]
+
+
+def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = False,
+              device: str | None = None, progress: bool = True, storage_dtype: torch.dtype | None = None
+              ) -> Path:
+    """Train a DCGAN; return the path of the final checkpoint (``DIR/checkpoint.pt``).
+
+    Files in ``out``: ``config.json``, ``meta.json``, ``checkpoint.pt`` (latest, resumable, written
+    atomically every ``ckpt_every`` iterations), ``losses.csv`` and ``losses.png``,
+    ``samples/iter_XXXXXXX.png`` from a fixed z and ``samples.png`` (the latest).
+
+    Raises:
+        FileExistsError: ``out`` already holds a checkpoint and ``resume`` is False.
+        CheckpointError: ``resume`` finds a checkpoint of another architecture.
+    """
+    from .data import build_dataset
+
+    rank, world, distributed = _dist_info()
+    dev = resolve_device(device)
+    if distributed:
+        import torch.distributed as dist
+
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend)
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(dev)
+    if config.batch_size % world:
+        raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {world} processes")
+    if config.precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
+    if config.arch not in MODELS:
+        MODELS.get(config.arch)  # raises with the list
+
+    out = Path(out)
+    ckpt_path = out / "checkpoint.pt"
+    is_main = rank == 0
+    if ckpt_path.exists() and not resume:
+        raise FileExistsError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
+
+    model_cfg = MODELS.build(config.arch, **config.model_overrides)
+    data = build_dataset(config.data, split="train", image_size=model_cfg.image_size, flip=config.flip,
+                         seed=config.seed)
+    if len(data) < config.batch_size:
+        raise ValueError(f"{config.data} has {len(data)} images, fewer than --batch-size {config.batch_size}")
+
+    torch.manual_seed(config.seed)
+    g, d = create_model(config.arch, **config.model_overrides)
+    opt_g = torch.optim.Adam(g.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    start = 0
+    rows: list[dict] = []
+    if resume and ckpt_path.exists():
+        g_l, d_l, ckpt = load_gan(ckpt_path, arch=config.arch)
+        if g_l.config != model_cfg:
+            raise CheckpointError(f"{ckpt_path} was trained with {g_l.config}, not {model_cfg}")
+        g.load_state_dict(g_l.state_dict())
+        d.load_state_dict(d_l.state_dict())
+        ts = ckpt["train_state"]
+        opt_g.load_state_dict(ts["opt_g"])
+        opt_d.load_state_dict(ts["opt_d"])
+        start = int(ts["iteration"])
+        rows = _read_losses(out / "losses.csv", start)
+
+    g.to(dev).train()
+    d.to(dev).train()
+    for opt in (opt_g, opt_d):  # optimiser state follows the parameters' device
+        for st in opt.state.values():
+            for k, v in st.items():
+                if isinstance(v, torch.Tensor) and k != "step":
+                    st[k] = v.to(dev)
+    mf = torch.channels_last if config.channels_last else torch.contiguous_format
+    if config.channels_last:
+        g.to(memory_format=mf)
+        d.to(memory_format=mf)
+    g_train, d_train = g, d
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [dev.index] if dev.type == "cuda" else None
+        g_train, d_train = DDP(g, device_ids=ids), DDP(d, device_ids=ids)
+
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        cfg_dict = {**asdict(config), "model_config": model_cfg.to_dict(), "world_size": world}
+        atomic_write_json(out / "config.json", cfg_dict)
+        meta = run_metadata(cfg_dict)
+        meta["resumed_from"] = start
+        atomic_write_json(out / "meta.json", meta)
+
+    fixed_z = (torch.rand(64, model_cfg.nz, generator=torch.Generator().manual_seed(config.seed + 12345))
+               * 2 - 1).to(dev)
+    autocast = (torch.autocast(dev.type, dtype=torch.bfloat16) if config.precision == "bf16"
+                else contextlib.nullcontext())
+
+    def checkpoint(it: int) -> None:
+        meta = {"iteration": it, "data": config.data, "seed": config.seed, "precision": config.precision,
+                "world_size": world, "sec_per_iter": rows[-1]["sec_per_iter"] if rows else None}
+        save_gan(ckpt_path, g, d, config.arch, meta=meta,
+                 train_state={"iteration": it, "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
+                 storage_dtype=storage_dtype)
+        _write_losses(rows, out / "losses.csv")
+        _plot_losses(rows, out / "losses.png")
+
+    bar = None
+    if progress and is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.iters, initial=start, desc="train-gan", dynamic_ncols=True)
+    acc = torch.zeros(4, device=dev)
+    n_acc = 0
+    t_log = time.perf_counter()
+    for it in range(start, config.iters):
+        gen = _step_generator(config.seed, it, rank)
+        idx = _batch_indices(len(data), config.seed, it, config.batch_size, rank, world)
+        real, _ = data.get_batch(idx, generator=gen)
+        z = torch.rand(len(idx), model_cfg.nz, generator=gen) * 2 - 1
+        real = real.to(dev, non_blocking=True).contiguous(memory_format=mf)
+        z = z.to(dev, non_blocking=True)
+
+        # Discriminator: softplus(-l_real) + softplus(l_fake) == BCE with logits.
+        with autocast:
+            fake = g_train(z)
+            l_real = d_train(real)
+            l_fake = d_train(fake.detach())
+            loss_d = F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.float().backward()
+        opt_d.step()
+
+        # Generator, non-saturating. D's own gradients from this pass are discarded (zeroed above
+        # before D's next step); the unwrapped D keeps DDP from all-reducing them.
+        with autocast:
+            l_gen = (d_train.module if distributed else d)(fake)
+            loss_g = F.softplus(-l_gen).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.float().backward()
+        opt_g.step()
+
+        with torch.no_grad():
+            acc += torch.stack([loss_d.float(), loss_g.float(), torch.sigmoid(l_real.float()).mean(),
+                                torch.sigmoid(l_fake.float()).mean()])
+        n_acc += 1
+        done = it + 1
+        if done % config.log_every == 0 or done == config.iters:
+            vals = (acc / n_acc).tolist()
+            now = time.perf_counter()
+            rows.append({"iter": done, "loss_d": vals[0], "loss_g": vals[1], "d_real": vals[2],
+                         "d_fake": vals[3], "sec_per_iter": (now - t_log) / n_acc})
+            t_log, acc, n_acc = now, torch.zeros(4, device=dev), 0
+            if bar is not None:
+                bar.set_postfix(D=f"{vals[0]:.3f}", G=f"{vals[1]:.3f}", s_it=f"{rows[-1]['sec_per_iter']:.2f}")
+        if bar is not None:
+            bar.update(1)
+        if is_main:
+            if done % config.sample_every == 0 or done == config.iters:
+                sample_grid(g, fixed_z, out / "samples" / f"iter_{done:07d}.png")
+                sample_grid(g, fixed_z, out / "samples.png")
+            if done % config.ckpt_every == 0 or done == config.iters:
+                checkpoint(done)
+    if bar is not None:
+        bar.close()
+    if start >= config.iters and is_main:
+        checkpoint(start)
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return ckpt_path
+
+
+def export_generator(checkpoint: str | os.PathLike, out: str | os.PathLike,
+                     storage_dtype: torch.dtype | None = torch.float16) -> Path:
+    """Write a compact copy of a training checkpoint (G and D, no optimiser state), e.g. for release."""
+    g, d, ckpt = load_gan(checkpoint)
+    save_gan(out, g, d, ckpt["arch"], meta={**ckpt.get("meta", {}), "exported_from": str(checkpoint)},
+             storage_dtype=storage_dtype)
+    return Path(out)
+
