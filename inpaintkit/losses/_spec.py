@@ -1,0 +1,226 @@
+"""Loss spec strings: ``"context,prior=0.003,sem[layers=inception3b+inception4b]=1e5"``.
+
+Grammar (one syntax, everywhere a ``--losses`` option is taken)::
+
+    spec    := entry ("," entry)*
+    entry   := NAME ["[" option ("," option)* "]"] ["=" WEIGHT]
+    option  := WORD                  a mode of the term, e.g. context[l2], prior[nonsaturating]
+             | KEY "=" VALUE         a constructor argument, e.g. context[window=9]
+    VALUE   := atom ("+" atom)*      several atoms make a tuple: layers=inception3b+inception4b
+    atom    := integer | float | true | false | text
+
+An omitted weight takes the term's default (``inpaintkit losses`` lists them; see also
+:func:`default_weights_for_mask`). Weights must be finite and >= 0 (0 keeps the term in the
+breakdown without optimising it). Whitespace is ignored; a name may appear once.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from typing import Any, Mapping, NamedTuple, Sequence
+
+from ._registry import DEFAULT_WEIGHTS, LOSSES
+
+__all__ = ["LossSpecError", "LossEntry", "parse_loss_spec", "format_loss_spec",
+           "default_weights_for_mask", "RANDOM_MASK_WEIGHTS"]
+
+#: Weights the ETH study used for random masks (SPEC.md): more pixels sit near a hole, so the
+#: context loss is larger and the other terms are scaled up to match.
+RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 1e6, "cat": 1e7}
+
+
+class LossSpecError(ValueError):
+    """A malformed loss spec: unknown name or option, bad number, or a negative/NaN/inf weight."""
+
+
+class LossEntry(NamedTuple):
+    """One parsed spec entry; compares equal to the plain tuple ``(name, weight, kwargs)``."""
+
+    name: str
+    weight: float
+    kwargs: dict[str, Any]
+
+
+_ENTRY = re.compile(r"^(?P<name>[A-Za-z][\w\-]*)(?:\[(?P<opts>[^\[\]]*)\])?(?:=(?P<weight>.*))?$")
+
+
+def _known() -> str:
+    return ", ".join(LOSSES.list()) or "(none)"
+
+
+def _split_top(spec: str) -> list[str]:
+    """Split on commas outside brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in spec:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise LossSpecError(f"unbalanced ']' in loss spec {spec!r}")
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if depth:
+        raise LossSpecError(f"unbalanced '[' in loss spec {spec!r}")
+    parts.append("".join(cur))
+    return parts
+
+
+def _atom(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        v = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(v):
+        raise LossSpecError(f"option value {text!r} is not a finite number")
+    return v
+
+
+def _value(text: str) -> Any:
+    atoms = [_atom(a) for a in text.split("+")]
+    if any(a == "" for a in atoms):
+        raise LossSpecError(f"empty value in option {text!r}")
+    return tuple(atoms) if len(atoms) > 1 else atoms[0]
+
+
+def _parse_options(name: str, cls, text: str | None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if text is None:
+        return kwargs
+    params = inspect.signature(cls.__init__).parameters
+    open_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    accepted = [p for p in params if p != "self" and params[p].kind not in (
+        inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    for opt in filter(None, text.split(",")):
+        key, eq, val = opt.partition("=")
+        if not eq:
+            if not cls.modes:
+                raise LossSpecError(f"loss {name!r} has no modes, got option {key!r}; "
+                                    f"its options are: {', '.join(accepted) or '(none)'}")
+            if key not in cls.modes:
+                raise LossSpecError(f"unknown mode {key!r} for loss {name!r}; "
+                                    f"valid modes: {', '.join(cls.modes)}")
+            key, parsed = "mode", key
+        else:
+            if not key:
+                raise LossSpecError(f"missing option name in {opt!r} for loss {name!r}")
+            if key not in accepted and not open_kwargs:
+                raise LossSpecError(f"unknown option {key!r} for loss {name!r}; "
+                                    f"valid options: {', '.join(accepted) or '(none)'}")
+            if not val:
+                raise LossSpecError(f"option {key!r} of loss {name!r} has no value")
+            parsed = _value(val)
+            if key == "mode" and cls.modes and parsed not in cls.modes:
+                raise LossSpecError(f"unknown mode {parsed!r} for loss {name!r}; "
+                                    f"valid modes: {', '.join(cls.modes)}")
+        if key in kwargs:
+            raise LossSpecError(f"option {key!r} given twice for loss {name!r}")
+        kwargs[key] = parsed
+    return kwargs
+
+
+def _parse_weight(name: str, text: str) -> float:
+    try:
+        w = float(text)
+    except ValueError:
+        raise LossSpecError(f"cannot parse weight {text!r} of loss {name!r}: expected a number "
+                            f"such as 0.003 or 1e5") from None
+    if not math.isfinite(w) or w < 0:
+        raise LossSpecError(f"weight of loss {name!r} must be a finite number >= 0, got {text!r}")
+    return w
+
+
+def parse_loss_spec(spec: str, defaults: Mapping[str, float] | None = None) -> list[LossEntry]:
+    """Parse a loss spec string into ``(name, weight, kwargs)`` entries.
+
+    Args:
+        spec: e.g. ``"context,prior=0.003,sem=1e5,cat=1e6"`` or ``"context[l2],prior[nonsaturating]"``;
+            see the module docstring for the grammar.
+        defaults: weights for entries that give none, overriding :data:`DEFAULT_WEIGHTS` (e.g.
+            :func:`default_weights_for_mask` for random masks).
+
+    Returns:
+        The entries, in spec order.
+
+    Raises:
+        LossSpecError: empty spec, unknown name (listing the registered ones), unknown mode or
+            option, a name given twice, or a weight that is not a finite number >= 0.
+    """
+    if not isinstance(spec, str):
+        raise LossSpecError(f"loss spec must be a string, got {type(spec).__name__}")
+    compact = re.sub(r"\s+", "", spec)
+    if not compact:
+        raise LossSpecError(f"empty loss spec; registered losses: {_known()}")
+    entries: list[LossEntry] = []
+    for part in _split_top(compact):
+        if not part:
+            raise LossSpecError(f"empty entry in loss spec {spec!r} (stray comma?)")
+        m = _ENTRY.match(part)
+        if not m:
+            raise LossSpecError(f"cannot parse {part!r} in loss spec {spec!r}; expected "
+                                f"NAME[options]=WEIGHT, e.g. context[l2]=1 or prior=0.003")
+        name = m["name"]
+        if name not in LOSSES:
+            raise LossSpecError(f"unknown loss {name!r} in {spec!r}; registered losses: {_known()}")
+        if any(e.name == name for e in entries):
+            raise LossSpecError(f"loss {name!r} appears twice in {spec!r}")
+        cls = LOSSES.get(name)
+        kwargs = _parse_options(name, cls, m["opts"])
+        if m["weight"] is not None:
+            weight = _parse_weight(name, m["weight"])
+        else:
+            weight = float({**DEFAULT_WEIGHTS, **(defaults or {})}.get(name, cls.default_weight))
+        entries.append(LossEntry(name, weight, kwargs))
+    return entries
+
+
+def _format_value(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "+".join(_format_value(a) for a in v)
+    if isinstance(v, bool):
+        return str(v).lower()
+    return _num(v) if isinstance(v, float) else str(v)
+
+
+def _num(v: float) -> str:
+    short = f"{v:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+    return short if float(short) == v else repr(v)
+
+
+def format_loss_spec(entries: Sequence[tuple[str, float, Mapping[str, Any]]]) -> str:
+    """The canonical spec string of parsed entries, with every weight written out.
+
+    ``parse_loss_spec(format_loss_spec(e)) == e`` for parsed entries ``e``.
+    """
+    out = []
+    for name, weight, kwargs in entries:
+        opts = [str(v) if k == "mode" else f"{k}={_format_value(v)}" for k, v in kwargs.items()]
+        out.append(name + (f"[{','.join(opts)}]" if opts else "") + f"={_num(float(weight))}")
+    return ",".join(out)
+
+
+def default_weights_for_mask(mask_spec: str | None) -> dict[str, float]:
+    """Default weights for a mask spec: SPEC.md's defaults, or the ETH random-mask weights.
+
+    Args:
+        mask_spec: e.g. ``"center"``, ``"left"``, ``"random:0.7"``; ``None`` gives the defaults.
+
+    Returns:
+        ``{name: weight}`` for every registered term: :data:`DEFAULT_WEIGHTS`, with
+        inpaint 30, sem 1e6 and cat 1e7 for ``random`` masks (the ETH study's choice).
+    """
+    weights = dict(DEFAULT_WEIGHTS)
+    if mask_spec is not None and mask_spec.strip().partition(":")[0].strip() == "random":
+        weights.update(RANDOM_MASK_WEIGHTS)
+    return weights

@@ -1,0 +1,259 @@
+"""The weighted sum of loss terms, sharing every forward pass between them.
+
+Per step the composite builds each named input of :data:`~inpaintkit.losses.INPUTS` at most once,
+and only if some term requires it: ``G(z)`` once; the discriminator once on ``G(z)`` and ``y'``
+together (one batch of 2B); the feature network once on both, for the union of the layers the
+terms read. Mask-only constants (the context weights, the hole-zeroed image) are computed once per
+search by :meth:`CompositeLoss.prepare`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..masks import validate_mask
+from ._registry import FEATURE_INPUTS, LOSSES, LossTerm
+from ._spec import LossSpecError, format_loss_spec, parse_loss_spec
+
+__all__ = ["CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted"]
+
+_COMPOSITE_INPUTS = frozenset({"composite", "d_composite", "feat_composite", "logits_composite"})
+_G_INPUTS = frozenset({"g", "d_g", "feat_g", "logits_g"}) | _COMPOSITE_INPUTS
+
+
+def check_corrupted(y: torch.Tensor, mask: torch.Tensor, name: str = "y") -> torch.Tensor:
+    """Validate a corrupted image and its mask; return the mask as float.
+
+    Raises:
+        ValueError: ``y`` is not ``(B, 3, H, W)`` floating point, or has NaN/inf at a known pixel
+            (NaN in the hole is fine: it is never read).
+        MaskError: see :func:`~inpaintkit.masks.validate_mask`.
+    """
+    if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[1] != 3:
+        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"{name} must be a (B, 3, H, W) tensor, got {shape}")
+    if not y.is_floating_point():
+        raise ValueError(f"{name} must be floating point in [-1, 1], got {y.dtype}")
+    m = validate_mask(mask, size=tuple(y.shape[-2:]), batch=y.shape[0]).to(y.device, y.dtype)
+    bad = ~torch.isfinite(y) & (m > 0)
+    if bad.any():
+        idx = int(bad.flatten(1).any(1).nonzero()[0])
+        raise ValueError(f"{name} has NaN/inf values at known pixels (image {idx}); only the hole "
+                         f"(mask == 0) may hold missing values")
+    return m
+
+
+@dataclass
+class PreparedInputs:
+    """What stays constant during a search: the hole-zeroed image, the mask, term constants."""
+
+    y: torch.Tensor
+    mask: torch.Tensor
+    inverse: torch.Tensor  # 1 - mask
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def batch(self) -> int:
+        return self.y.shape[0]
+
+
+class CompositeLoss(nn.Module):
+    """``total = sum_k w_k * L_k``, per image, with the per-term breakdown.
+
+    Args:
+        terms: ``(name, weight, term)`` triples; names must be unique.
+        feature_net: a :class:`~inpaintkit.features.FeatureNetwork`, required when a term reads
+            classifier features or logits (``sem``, ``cat``).
+
+    Shape:
+        - z: ``(B, nz)``; y: ``(B, 3, H, W)``; mask: ``(B|1, 1, H, W)``
+        - output: ``total (B,)`` and ``{name: (B,)}`` of the *unweighted* terms.
+
+    Example:
+        >>> loss = build_loss("context,prior=0.003")
+        >>> total, terms = loss(z, y, mask, generator, discriminator)
+        >>> total.sum().backward()   # each image's z gets the gradient it would get alone
+    """
+
+    def __init__(self, terms: Sequence[tuple[str, float, LossTerm]],
+                 feature_net: nn.Module | None = None) -> None:
+        super().__init__()
+        if not terms:
+            raise LossSpecError("a composite loss needs at least one term")
+        names = [n for n, _, _ in terms]
+        if len(set(names)) != len(names):
+            raise LossSpecError(f"duplicate loss names in {names}")
+        self.terms = nn.ModuleDict({n: t for n, _, t in terms})
+        self.weights: dict[str, float] = {n: float(w) for n, w, _ in terms}
+        self.requires: frozenset[str] = frozenset().union(*(t.requires for _, _, t in terms))
+        self.feature_net = None
+        if self.needs_feature_net:
+            if feature_net is None:
+                readers = [n for n, t in self.terms.items() if t.requires & FEATURE_INPUTS]
+                raise LossSpecError(
+                    f"loss term(s) {', '.join(readers)} read classifier features, but no feature "
+                    f"network was given (pass feature_net=..., or --classifier on the command line)")
+            self.set_feature_net(feature_net)
+
+    # --- description ------------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.terms)
+
+    @property
+    def needs_feature_net(self) -> bool:
+        return bool(self.requires & FEATURE_INPUTS)
+
+    @property
+    def feature_layers(self) -> tuple[str, ...]:
+        """The union of the layers the terms read, in first-use order."""
+        out: list[str] = []
+        for t in self.terms.values():
+            out += [n for n in t.feature_layers if n not in out]
+        return tuple(out)
+
+    @property
+    def entries(self) -> list[tuple[str, float, dict[str, Any]]]:
+        """``(name, weight, options)`` of every term, as a spec would give them."""
+        return [(n, self.weights[n], t.spec_options()) for n, t in self.terms.items()]
+
+    @property
+    def spec(self) -> str:
+        """A spec string of the names, modes and weights (for logs and run metadata)."""
+        return format_loss_spec(self.entries)
+
+    def set_feature_net(self, feature_net: nn.Module | None) -> "CompositeLoss":
+        """Use ``feature_net`` for the feature-reading terms (re-resolving their default layers)."""
+        if feature_net is None:
+            if self.needs_feature_net:
+                raise LossSpecError("this loss reads classifier features; it needs a feature network")
+            return self
+        for name, t in self.terms.items():
+            if t.requires & FEATURE_INPUTS:
+                try:
+                    t.attach(feature_net)
+                except ValueError as e:
+                    raise LossSpecError(f"loss {name!r}: {e}") from e
+        self.feature_net = feature_net
+        return self
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec!r}"
+
+    # --- evaluation -------------------------------------------------------------------------------
+
+    def prepare(self, y: torch.Tensor, mask: torch.Tensor) -> PreparedInputs:
+        """Validate ``(y, mask)`` and compute the per-search constants.
+
+        ``y``'s hole is replaced by zeros here (with ``torch.where``, so NaN there never reaches a
+        product), which makes the composite ``M*y + (1-M)*G(z)`` equal to ``y + (1-M)*G(z)``.
+        """
+        m = check_corrupted(y, mask)
+        y_known = torch.where(m > 0, y, torch.zeros((), dtype=y.dtype, device=y.device))
+        states = {n: t.prepare(y_known, m) for n, t in self.terms.items()}
+        return PreparedInputs(y_known, m, 1.0 - m, states)
+
+    def evaluate(self, z: torch.Tensor, generator: nn.Module, discriminator: nn.Module | None,
+                 prepared: PreparedInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The total and the breakdown at ``z``, for inputs from :meth:`prepare`.
+
+        Returns:
+            ``total`` ``(B,)`` and ``{name: (B,)}`` of the unweighted terms, all differentiable
+            with respect to ``z``.
+        """
+        req = self.requires
+        b = prepared.batch
+        if z.dim() != 2 or z.shape[0] != b:
+            raise ValueError(f"z must have shape ({b}, nz) to match the {b} images, got {tuple(z.shape)}")
+        inputs: dict[str, Any] = {"z": z, "y": prepared.y, "mask": prepared.mask}
+        if req & _G_INPUTS:
+            g = generator(z)
+            if g.shape != prepared.y.shape:
+                raise ValueError(f"the generator makes {tuple(g.shape[1:])} images but y is "
+                                 f"{tuple(prepared.y.shape[1:])}")
+            inputs["g"] = g
+            if req & _COMPOSITE_INPUTS:
+                inputs["composite"] = torch.addcmul(prepared.y, prepared.inverse, g)
+        self._run_shared(inputs, req, "d_", ("d_g", "d_composite"), discriminator, b)
+        if req & FEATURE_INPUTS:
+            self._run_features(inputs, req, b)
+
+        total = None
+        breakdown: dict[str, torch.Tensor] = {}
+        for name, term in self.terms.items():
+            value = term(**inputs, **prepared.states[name])
+            if value.shape != (b,):
+                raise ValueError(f"loss term {name!r} returned shape {tuple(value.shape)}, expected ({b},)")
+            breakdown[name] = value
+            weighted = value * self.weights[name]
+            total = weighted if total is None else total + weighted
+        return total, breakdown
+
+    def _run_shared(self, inputs, req, _prefix, keys, net, b) -> None:
+        """Run ``net`` once on whichever of G(z) / y' the terms need (both in one batch)."""
+        want_g, want_c = keys[0] in req, keys[1] in req
+        if not (want_g or want_c):
+            return
+        if net is None:
+            readers = [n for n, t in self.terms.items() if t.requires & set(keys)]
+            raise ValueError(f"loss term(s) {', '.join(readers)} need a discriminator, but none was given")
+        if want_g and want_c:
+            out = net(torch.cat([inputs["g"], inputs["composite"]]))
+            inputs[keys[0]], inputs[keys[1]] = out[:b], out[b:]
+        elif want_g:
+            inputs[keys[0]] = net(inputs["g"])
+        else:
+            inputs[keys[1]] = net(inputs["composite"])
+
+    def _run_features(self, inputs, req, b) -> None:
+        net = self.feature_net
+        if net is None:
+            raise LossSpecError("this loss reads classifier features; it needs a feature network")
+        layers = self.feature_layers
+        want_g = bool(req & {"feat_g", "logits_g"})
+        want_c = bool(req & {"feat_composite", "logits_composite"})
+        if want_g and want_c:
+            feats, logits = net(torch.cat([inputs["g"], inputs["composite"]]), layers)
+            inputs["feat_g"] = {k: v[:b] for k, v in feats.items()}
+            inputs["feat_composite"] = {k: v[b:] for k, v in feats.items()}
+            inputs["logits_g"], inputs["logits_composite"] = logits[:b], logits[b:]
+        elif want_g:
+            inputs["feat_g"], inputs["logits_g"] = net(inputs["g"], layers)
+        else:
+            inputs["feat_composite"], inputs["logits_composite"] = net(inputs["composite"], layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, generator: nn.Module,
+                discriminator: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``evaluate(z, G, D, prepare(y, mask))``: one-off evaluation. A search calls
+        :meth:`prepare` once and :meth:`evaluate` every step instead."""
+        return self.evaluate(z, generator, discriminator, self.prepare(y, mask))
+
+
+def build_loss(spec: str | Sequence[tuple[str, float, Mapping[str, Any]]],
+               feature_net: nn.Module | None = None,
+               defaults: Mapping[str, float] | None = None) -> CompositeLoss:
+    """Build a :class:`CompositeLoss` from a spec string (or already-parsed entries).
+
+    Args:
+        spec: e.g. ``"context,prior=0.003,sem=1e5,cat=1e6"``; see :func:`parse_loss_spec`.
+        feature_net: required when the spec has ``sem`` or ``cat``.
+        defaults: weights for entries without one (see :func:`default_weights_for_mask`).
+
+    Raises:
+        LossSpecError: a bad spec, bad term options, or a feature-reading term without a
+            feature network.
+    """
+    entries = parse_loss_spec(spec, defaults) if isinstance(spec, str) else list(spec)
+    terms = []
+    for name, weight, kwargs in entries:
+        cls = LOSSES.get(name)
+        try:
+            term = cls(**kwargs)
+        except (TypeError, ValueError) as e:
+            raise LossSpecError(f"bad options {dict(kwargs)} for loss {name!r}: {e}") from e
+        terms.append((name, weight, term))
+    return CompositeLoss(terms, feature_net)

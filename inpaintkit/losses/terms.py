@@ -1,0 +1,252 @@
+"""The five loss terms of SPEC.md: ``context``, ``prior``, ``inpaint``, ``sem`` and ``cat``.
+
+Every term is unweighted and returns one value per image, summed (not averaged) over pixels and
+features as in the reference TensorFlow code, so that the papers' weights mean the same here.
+
+References:
+    Yeh, Chen, Lim, Schwing, Hasegawa-Johnson, Do. Semantic Image Inpainting with Deep Generative
+    Models. CVPR 2017 (``context``, ``prior``).
+    The ETH classifier-loss extension (``inpaint``, ``sem``, ``cat``), SPEC.md's
+    ``003_8d31d78e0082cdd2.txt``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._registry import LossTerm, register_loss
+
+__all__ = ["ContextLoss", "PriorLoss", "InpaintLoss", "SemanticLoss", "CategoricalLoss",
+           "context_weights"]
+
+
+def context_weights(mask: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """Yeh et al.'s importance weights: for each known pixel, the fraction of holes around it.
+
+    ``W_i = M_i * mean_{j in window(i)} (1 - M_j)``: a box filter of the hole indicator over a
+    ``window x window`` neighbourhood (centre included), with *symmetric* padding at the image
+    borders (the edge row/column is mirrored, as ``numpy.pad(mode="symmetric")``), and 0 in the hole.
+
+    Args:
+        mask: ``(B, 1, H, W)`` float {0, 1}, 1 = known.
+        window: odd window side.
+
+    Returns:
+        ``(B, 1, H, W)`` weights in [0, 1).
+
+    Example:
+        At 64x64 with the hole at rows/cols 16-47 and ``window=7``, a pixel beside an edge of the
+        hole gets 21/49, one at a corner 9/49, one three pixels away 7/49; 420 weights are non-zero.
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"context window must be a positive odd number, got {window}")
+    r = window // 2
+    h, w = mask.shape[-2:]
+    mask = mask if mask.is_floating_point() else mask.float()
+    hole = 1.0 - mask
+    if r:
+        # symmetric padding through an index gather: works for any image size, even h, w < r
+        ih = torch.from_numpy(np.pad(np.arange(h), r, mode="symmetric")).to(mask.device)
+        iw = torch.from_numpy(np.pad(np.arange(w), r, mode="symmetric")).to(mask.device)
+        hole = hole.index_select(-2, ih).index_select(-1, iw)
+    frac = F.avg_pool2d(hole, window, stride=1)
+    return mask * frac
+
+
+@register_loss("context", weight=1.0)
+class ContextLoss(LossTerm):
+    """Contextual loss: ``sum W * |G(z) - y|`` over pixels and channels.
+
+    Args:
+        mode: ``weighted`` (default; W from :func:`context_weights`), ``l1`` (W = M, plain L1 on
+            the known pixels) or ``l2`` (``sum M * (G(z) - y)^2``).
+        window: the ``weighted`` mode's window side (default 7, as Yeh et al.).
+
+    References:
+        Yeh et al. 2017, Eq. 5-6.
+    """
+
+    requires = frozenset({"g", "y", "mask"})
+    modes = ("weighted", "l1", "l2")
+
+    def __init__(self, mode: str = "weighted", window: int = 7) -> None:
+        super().__init__()
+        if mode not in self.modes:
+            raise ValueError(f"context mode must be one of {self.modes}, got {mode!r}")
+        if int(window) != window or window < 1 or window % 2 == 0:
+            raise ValueError(f"context window must be a positive odd integer, got {window!r}")
+        self.mode = mode
+        self.window = int(window)
+
+    def spec_options(self) -> dict:
+        return {"mode": self.mode, **({"window": self.window} if self.window != 7 else {})}
+
+    def prepare(self, y: torch.Tensor, mask: torch.Tensor) -> dict:
+        # The weights depend on the mask only: computed once per search, not once per step.
+        w = context_weights(mask, self.window) if self.mode == "weighted" else mask.float()
+        return {"weight": w}
+
+    def forward(self, g: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                weight: torch.Tensor | None = None, **_) -> torch.Tensor:
+        if weight is None:
+            weight = self.prepare(y, mask)["weight"]
+        diff = g - y  # y is 0 in the hole, where the weight is 0 as well
+        err = diff.square() if self.mode == "l2" else diff.abs()
+        return (weight * err).sum((1, 2, 3))
+
+
+def _gan_log_term(logit: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "paper":
+        return -F.softplus(logit)  # log(1 - sigmoid(l)), without ever forming 1 - D
+    return F.softplus(-logit)  # -log(sigmoid(l))
+
+
+@register_loss("prior", weight=0.003)
+class PriorLoss(LossTerm):
+    """Perceptual (prior) loss on ``G(z)``: ``log(1 - D(G(z)))`` as ``-softplus(logit)``.
+
+    Args:
+        mode: ``paper`` (default, ``log(1 - D)``, as SPEC.md and Yeh et al.) or ``nonsaturating``
+            (``-log D = softplus(-logit)``, what most public code uses).
+
+    References:
+        Yeh et al. 2017, Eq. 7.
+    """
+
+    requires = frozenset({"d_g"})
+    modes = ("paper", "nonsaturating")
+
+    def __init__(self, mode: str = "paper") -> None:
+        super().__init__()
+        if mode not in self.modes:
+            raise ValueError(f"{self.name} mode must be one of {self.modes}, got {mode!r}")
+        self.mode = mode
+
+    def forward(self, d_g: torch.Tensor, **_) -> torch.Tensor:
+        return _gan_log_term(d_g, self.mode)
+
+
+@register_loss("inpaint", weight=3.0)
+class InpaintLoss(PriorLoss):
+    """Inpainting loss: the prior's form on the composite ``y' = M*y + (1-M)*G(z)``.
+
+    Args:
+        mode: ``paper`` (default, ``log(1 - D(y'))``) or ``nonsaturating`` (``-log D(y')``).
+    """
+
+    requires = frozenset({"d_composite"})
+
+    def forward(self, d_composite: torch.Tensor, **_) -> torch.Tensor:
+        return _gan_log_term(d_composite, self.mode)
+
+
+def _as_tuple(x) -> tuple:
+    if x is None:
+        return ()
+    if isinstance(x, (str, int, float)):
+        return (x,)
+    return tuple(x)
+
+
+@register_loss("sem", weight=1e5)
+class SemanticLoss(LossTerm):
+    """Semantic loss: ``sum_l w_l ||F_l(G(z)) - F_l(y')||^2 / ||F_l(y')||^2``.
+
+    Both branches carry gradient. The denominator is clamped to ``eps`` so an all-zero
+    activation (possible after a ReLU) gives a finite value.
+
+    Args:
+        layers: feature-network layer names; default the network's ``default_layers``
+            (inception3b and inception4b for the ETH GoogLeNet).
+        weights: one weight per layer (default 1 each), or a single weight for all.
+        eps: denominator floor.
+
+    References:
+        The ETH extension, Eq. 2.
+    """
+
+    requires = frozenset({"feat_g", "feat_composite"})
+
+    def __init__(self, layers: Sequence[str] | str | None = None,
+                 weights: Sequence[float] | float | None = None, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.layers = _as_tuple(layers)
+        self._weights = tuple(float(w) for w in _as_tuple(weights))
+        self.eps = float(eps)
+        if any(not np.isfinite(w) or w < 0 for w in self._weights):
+            raise ValueError(f"sem layer weights must be finite and >= 0, got {self._weights}")
+        if self.layers:
+            self._check_weights()
+
+    def _check_weights(self) -> None:
+        if len(self._weights) not in (0, 1, len(self.layers)):
+            raise ValueError(f"sem has {len(self.layers)} layers {self.layers} but "
+                             f"{len(self._weights)} weights {self._weights}")
+
+    @property
+    def layer_weights(self) -> tuple[float, ...]:
+        if not self._weights:
+            return (1.0,) * len(self.layers)
+        if len(self._weights) == 1:
+            return self._weights * len(self.layers)
+        return self._weights
+
+    @property
+    def feature_layers(self) -> tuple[str, ...]:
+        return self.layers
+
+    def attach(self, feature_net) -> None:
+        if not self.layers:
+            self.layers = tuple(feature_net.default_layers)
+            if not self.layers:
+                raise ValueError(f"{type(feature_net).__name__} has no default_layers; "
+                                 f"name them, e.g. sem[layers={'+'.join(feature_net.layer_names[:2])}]")
+        unknown = [n for n in self.layers if n not in feature_net.layer_names]
+        if unknown:
+            raise ValueError(f"sem: unknown feature layer(s) {unknown}; "
+                             f"{type(feature_net).__name__} has {list(feature_net.layer_names)}")
+        self._check_weights()
+
+    def forward(self, feat_g: dict, feat_composite: dict, **_) -> torch.Tensor:
+        if not self.layers:
+            raise RuntimeError("sem has no layers: attach a feature network first (build_loss does)")
+        total = None
+        for name, w in zip(self.layers, self.layer_weights):
+            a, b = feat_g[name], feat_composite[name]
+            num = (a - b).square().flatten(1).sum(1)
+            den = b.square().flatten(1).sum(1).clamp_min(self.eps)
+            term = w * (num / den)
+            total = term if total is None else total + term
+        return total
+
+    def spec_options(self) -> dict:
+        out: dict = {"layers": self.layers} if self.layers else {}
+        if any(w != 1.0 for w in self.layer_weights):
+            out["weights"] = self.layer_weights
+        return out
+
+    def extra_repr(self) -> str:
+        return f"layers={self.layers}, weights={self.layer_weights}"
+
+
+@register_loss("cat", weight=1e6)
+class CategoricalLoss(LossTerm):
+    """Categorical loss: symmetric KL between the classifier's softmax on ``G(z)`` and on ``y'``.
+
+    ``KL(p||q) + KL(q||p) = sum_c (p_c - q_c) (log p_c - log q_c)``, from log-softmax, so an
+    underflowing probability gives no NaN (no epsilon needed).
+
+    References:
+        The ETH extension, Eq. 3.
+    """
+
+    requires = frozenset({"logits_g", "logits_composite"})
+
+    def forward(self, logits_g: torch.Tensor, logits_composite: torch.Tensor, **_) -> torch.Tensor:
+        dtype = torch.promote_types(logits_g.dtype, torch.float32)  # bf16/fp16 logits: in fp32
+        lp = F.log_softmax(logits_g.to(dtype), dim=1)
+        lq = F.log_softmax(logits_composite.to(dtype), dim=1)
+        return ((lp.exp() - lq.exp()) * (lp - lq)).sum(1)
