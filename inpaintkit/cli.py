@@ -72,5 +72,86 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
     click.echo(f"checkpoint: {path}")
 
 
+@main.command("bench")
+@click.option("--losses", multiple=True, help="A loss set to benchmark, e.g. context,prior,sem,cat; "
+              "repeat for several. Each is one method, labelled by its spec.")
+@click.option("--baselines", multiple=True, help="Comma-separated classical methods "
+              "(im, tv, lowrank, biharmonic, nn, telea...) and yeh (= the search with context,prior); "
+              "'none' for none. Default with --losses: im,yeh.")
+@click.option("--masks", multiple=True, help="Comma-separated mask specs. [default: center,left,random:0.7]")
+@click.option("--data", default=None, help="Dataset spec. [default: the built-in synthetic-cars]")
+@click.option("--split", default=None, help="train, test or val. [default: test]")
+@click.option("--gan", default=None, type=click.Path(dir_okay=False), help="GAN checkpoint.")
+@click.option("--classifier", default=None, type=click.Path(dir_okay=False),
+              help="Classifier checkpoint for the sem/cat losses.")
+@click.option("--eval-classifier", default=None, type=click.Path(dir_okay=False),
+              help="An independent classifier: adds semantic accuracy (when the data has labels).")
+@click.option("--mask-file", default=None, type=click.Path(dir_okay=False),
+              help="npz of named (H, W) bool masks, True = known (e.g. stanford-cars-64/masks.npz).")
+@click.option("--pool", default=None, help="Dataset spec of the training images for the nn baseline.")
+@click.option("--n", "n", default=None, type=int, help="Benchmark the first N images. [default: all]")
+@click.option("--iters", default=None, type=int, help="Search iterations. [default: 1500]")
+@click.option("--restarts", default=None, type=int, help="Random restarts per image. [default: 1]")
+@click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")
+@click.option("--lr", default=None, type=float, help="Search learning rate. [default: the optimiser's]")
+@click.option("--monitor", multiple=True, help="Loss terms to record with weight 0 in every search "
+              "(for the loss-curve figure), or 'all'.")
+@click.option("--blend", default=None, help="poisson or overlay: how search outputs are scored. "
+              "[default: poisson]")
+@click.option("--batch-size", default=None, type=int, help="Images per batch. [default: 64]")
+@click.option("--save-images", default=None, type=int,
+              help="Save the outputs of the first N images for the grids (-1: all). [default: 16]")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Run directory; rerunning with the same --out resumes. "
+                   "[default: runs/bench-<hash of the options>]")
+@click.option("--preset", default=None, help="paper-table1: SPEC.md's protocol (explicit options win).")
+@click.option("--dry-run", is_flag=True, help="Tiny random models on a handful of images, for CI.")
+@click.option("--retry-errors", is_flag=True, help="Recompute rows that failed in an earlier run.")
+@click.option("--no-report", is_flag=True, help="Skip the report at the end.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
+              pool, n, iters, restarts, optimizer, lr, monitor, blend, batch_size, save_images, seed,
+              device, out, preset, dry_run, retry_errors, no_report, no_progress) -> None:
+    """Benchmark loss sets and baselines on the same images and masks; print the table.
+
+    With no --data/--gan/--classifier it runs the built-in demo: the bundled synthetic-cars models
+    on 32 synthetic-cars test images, scaled down to finish in minutes on a CPU.
+    """
+    from .bench import BenchConfig, BenchError, run_bench
+
+    cfg = BenchConfig(
+        losses=losses or None, baselines=baselines or None, masks=masks or None, data=data,
+        split=split, gan=gan, classifier=classifier, eval_classifier=eval_classifier,
+        mask_file=mask_file, pool=pool, n=n, iters=iters, restarts=restarts, optimizer=optimizer,
+        lr=lr, monitor=monitor or None, blend=blend, batch_size=batch_size, save_images=save_images,
+        seed=seed, device=device, out=out, preset=preset, dry_run=dry_run, retry_errors=retry_errors,
+        progress=not no_progress, report=not no_report)
+    try:
+        run_bench(cfg, echo=click.echo)
+    except BenchError as e:
+        raise click.UsageError(str(e)) from e
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--compare", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Another run directory to put side by side.")
+@click.option("--output", type=click.Choice(["scored", "overlay"]), default="scored", show_default=True,
+              help="scored: the blended output of searches (as run); overlay: the plain composite.")
+@click.option("--no-figures", is_flag=True, help="Tables only.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap resampling seed.")
+def report_cmd(run_dir, compare, output, no_figures, seed) -> None:
+    """Tables (Markdown, CSV, LaTeX) and figures from a bench run's rows, into RUN_DIR/report."""
+    from .report import make_report
+
+    try:
+        make_report(run_dir, compare=compare, output=output, figures=not no_figures, seed=seed,
+                    echo=click.echo)
+    except FileNotFoundError as e:
+        raise click.UsageError(str(e)) from e
+
+
 if __name__ == "__main__":
     main()
