@@ -153,5 +153,98 @@ def report_cmd(run_dir, compare, output, no_figures, seed) -> None:
         raise click.UsageError(str(e)) from e
 
 
+def _floats(text: str | None) -> tuple[float, ...] | None:
+    return None if text is None else tuple(float(t) for t in text.split(",") if t.strip())
+
+
+@main.command("train-classifier")
+@click.option("--data", required=True, help="Labelled training data spec, e.g. npz:PATH/train.npz.")
+@click.option("--arch", default="googlenet", show_default=True,
+              help="googlenet (ETH recipe), googlenet_tiny, or timm:NAME.")
+@click.option("--epochs", default=60, show_default=True, type=int)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--val", default=None, help="Labelled validation data spec (best.pt is chosen on it).")
+@click.option("--resume", is_flag=True, help="Continue exactly from OUT/last.pt.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available).")
+@click.option("--batch-size", default=32, show_default=True, type=int, help="Global batch size.")
+@click.option("--lr", default=1e-3, show_default=True, type=float, help="Peak learning rate.")
+@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True)
+@click.option("--weight-decay", default=0.0, show_default=True, type=float)
+@click.option("--schedule", type=click.Choice(["eth", "cosine"]), default="eth", show_default=True,
+              help="eth: lr x0.1 at each --milestones epoch; cosine: decay to --min-lr.")
+@click.option("--milestones", default="35,50", show_default=True, help="Epochs of the eth lr steps.")
+@click.option("--min-lr", default=0.0, show_default=True, type=float)
+@click.option("--warmup-epochs", default=0.0, show_default=True, type=float)
+@click.option("--aux-weight", default=0.3, show_default=True, type=float, help="GoogLeNet aux-head loss weight.")
+@click.option("--label-smoothing", default=0.0, show_default=True, type=float)
+@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
+@click.option("--crop", type=click.Choice(["none", "shift", "rrc"]), default="shift", show_default=True,
+              help="shift: random translation by up to --pad px; rrc: random resized crop.")
+@click.option("--pad", default=4, show_default=True, type=int)
+@click.option("--crop-scale", default="0.35,1", show_default=True, help="rrc area range.")
+@click.option("--jitter", default=0.0, show_default=True, type=float, help="Colour-jitter strength.")
+@click.option("--mixup", default=0.0, show_default=True, type=float, help="Mixup alpha (0 = off).")
+@click.option("--cutmix", default=0.0, show_default=True, type=float, help="CutMix alpha (0 = off).")
+@click.option("--mix-prob", default=0.5, show_default=True, type=float)
+@click.option("--model-kwargs", default="{}", show_default=True,
+              help='JSON architecture arguments, e.g. \'{"width": 0.25}\' or \'{"drop_stem_pool": true}\'.')
+@click.option("--pretrained", default=None, type=click.Path(dir_okay=False),
+              help="ImageNet GoogLeNet state dict (local file); freezes inception 4a-4c.")
+@click.option("--image-size", default=None, type=int, help="Resize the data to this side.")
+@click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
+@click.option("--channels-last/--no-channels-last", default=False, show_default=True)
+@click.option("--threads", default=None, type=int, help="torch.set_num_threads for this process.")
+@click.option("--best-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
+              show_default=True, help="Storage dtype of best.pt (loading restores fp32).")
+@click.option("--dry-run", is_flag=True, help="2 batches per epoch, at most 2 epochs.")
+def train_classifier_cmd(data, arch, epochs, out, val, resume, seed, device, batch_size, lr, optimizer,
+                         weight_decay, schedule, milestones, min_lr, warmup_epochs, aux_weight,
+                         label_smoothing, flip, crop, pad, crop_scale, jitter, mixup, cutmix, mix_prob,
+                         model_kwargs, pretrained, image_size, bf16, channels_last, threads, best_dtype,
+                         dry_run) -> None:
+    """Train a classifier for the sem/cat losses (ETH GoogLeNet recipe by default)."""
+    import json
+
+    from classifiers import TrainConfig, train_classifier
+
+    try:
+        cfg = TrainConfig(
+            data=data, out=out, arch=arch, val=val, epochs=epochs, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
+            milestones=tuple(int(m) for m in _floats(milestones)), min_lr=min_lr,
+            warmup_epochs=warmup_epochs, aux_weight=aux_weight, label_smoothing=label_smoothing,
+            flip=flip, crop=crop, pad=pad, crop_scale=_floats(crop_scale), jitter=jitter, mixup=mixup,
+            cutmix=cutmix, mix_prob=mix_prob, model_kwargs=json.loads(model_kwargs),
+            pretrained=pretrained, image_size=image_size, seed=seed, device=device, bf16=bf16,
+            channels_last=channels_last, threads=threads, best_dtype=best_dtype, dry_run=dry_run,
+            resume=resume)
+    except (ValueError, TypeError) as e:
+        raise click.UsageError(str(e)) from e
+    result = train_classifier(cfg)
+    click.echo(f"best top-1 {result['best_top1']:.4f} at epoch {result['best_epoch']}; "
+               f"checkpoints in {result['out']}")
+
+
+@main.command("eval-classifier")
+@click.option("--classifier", "ckpt", required=True, type=click.Path(dir_okay=False),
+              help="Classifier checkpoint (best.pt).")
+@click.option("--data", required=True, help="Labelled data spec.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Per-class accuracy CSV.")
+@click.option("--batch-size", default=256, show_default=True, type=int)
+@click.option("--bf16/--no-bf16", default=False, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int, help="For generated datasets.")
+@click.option("--device", default="cpu", show_default=True)
+def eval_classifier_cmd(ckpt, data, out, batch_size, bf16, seed, device) -> None:
+    """Top-1/top-5 accuracy of a classifier, and a per-class table."""
+    from classifiers import evaluate_classifier
+
+    r = evaluate_classifier(ckpt, data, out=out, device=device, batch_size=batch_size, bf16=bf16, seed=seed)
+    click.echo(f"{r['arch']} on {data}: top-1 {r['top1']:.4f}, top-5 {r['top5']:.4f}, "
+               f"loss {r['loss']:.4f} ({r['n']} images)")
+    if out:
+        click.echo(f"per-class accuracy: {out}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,119 @@
+"""Batched training augmentations for learning a classifier from scratch.
+
+All functions take a batch ``(B, 3, H, W)`` in [-1, 1] and a ``torch.Generator``, and draw every
+random number from that generator, so a seeded (or resumed) run is reproducible. They run on the
+whole batch at once (one ``grid_sample`` call), which keeps them cheap next to the network.
+
+- :func:`random_flip`: horizontal flips with probability 1/2 (the ETH recipe's only augmentation).
+- :func:`random_crop`: ``"shift"`` pads by ``pad`` pixels (reflection) and crops back, i.e. a random
+  translation of up to ``pad`` pixels; ``"rrc"`` is Inception-style random-resized cropping, a
+  random area fraction in ``scale`` and aspect ratio in [3/4, 4/3], resized back to H x W.
+- :func:`color_jitter`: random brightness, contrast and saturation factors in [1 - s, 1 + s].
+- :func:`mix_batch`: mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) with a Beta(alpha, alpha)
+  mixing weight; the loss becomes ``lam * CE(y_a) + (1 - lam) * CE(y_b)``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["random_flip", "random_crop", "color_jitter", "mix_batch"]
+
+
+def _u(n: int, lo: float, hi: float, g: torch.Generator | None) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=g)
+
+
+def random_flip(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
+    f = (torch.rand(x.shape[0], generator=g) < 0.5).to(x.device)
+    return torch.where(f[:, None, None, None], x.flip(-1), x)
+
+
+def random_crop(x: torch.Tensor, mode: str = "rrc", g: torch.Generator | None = None,
+                pad: int = 4, scale: tuple[float, float] = (0.35, 1.0)) -> torch.Tensor:
+    """Random translation (``"shift"``) or random resized crop (``"rrc"``); ``"none"`` is identity.
+
+    Shape:
+        ``(B, 3, H, W)`` -> ``(B, 3, H, W)``
+    """
+    if mode == "none":
+        return x
+    b, _, h, w = x.shape
+    if mode == "shift":
+        # integer pixel shifts, so bilinear sampling is exact; reflection fills the border
+        dx = torch.randint(-pad, pad + 1, (b,), generator=g).float() * (2.0 / w)
+        dy = torch.randint(-pad, pad + 1, (b,), generator=g).float() * (2.0 / h)
+        sx = sy = torch.ones(b)
+    elif mode == "rrc":
+        area = _u(b, scale[0], scale[1], g)
+        logr = _u(b, math.log(3 / 4), math.log(4 / 3), g)
+        sx = torch.sqrt(area * torch.exp(logr)).clamp(max=1.0)
+        sy = torch.sqrt(area / torch.exp(logr)).clamp(max=1.0)
+        dx = (2 * torch.rand(b, generator=g) - 1) * (1 - sx)
+        dy = (2 * torch.rand(b, generator=g) - 1) * (1 - sy)
+    else:
+        raise ValueError(f"crop mode must be 'none', 'shift' or 'rrc', got {mode!r}")
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, dx, sy, dy
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def color_jitter(x: torch.Tensor, strength: float, g: torch.Generator | None = None) -> torch.Tensor:
+    """Brightness, contrast and saturation, each scaled by a factor in [1 - s, 1 + s] per image."""
+    if strength <= 0:
+        return x
+    b = x.shape[0]
+    u = (x + 1) * 0.5
+    shape = (b, 1, 1, 1)
+    bright = _u(b, 1 - strength, 1 + strength, g).view(shape).to(x)
+    contrast = _u(b, 1 - strength, 1 + strength, g).view(shape).to(x)
+    sat = _u(b, 1 - strength, 1 + strength, g).view(shape).to(x)
+    u = u * bright
+    gray = (0.299 * u[:, 0:1] + 0.587 * u[:, 1:2] + 0.114 * u[:, 2:3])
+    u = (u - gray.mean((2, 3), keepdim=True)) * contrast + gray.mean((2, 3), keepdim=True)
+    gray = (0.299 * u[:, 0:1] + 0.587 * u[:, 1:2] + 0.114 * u[:, 2:3])
+    u = (u - gray) * sat + gray
+    return u.clamp(0, 1) * 2 - 1
+
+
+def mix_batch(x: torch.Tensor, y: torch.Tensor, mixup_alpha: float, cutmix_alpha: float,
+              prob: float, g: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """With probability ``prob``, mix the batch with a shuffled copy of itself.
+
+    When both alphas are > 0, mixup or CutMix is picked with equal probability.
+
+    Returns:
+        ``(x, y_a, y_b, lam)``; the loss is ``lam * CE(., y_a) + (1 - lam) * CE(., y_b)``.
+        Without mixing, ``y_b`` is ``y_a`` and ``lam`` is 1.
+    """
+    kinds = [k for k, a in (("mixup", mixup_alpha), ("cutmix", cutmix_alpha)) if a > 0]
+    # always draw the same number of random values so the stream does not depend on the branch
+    r = torch.rand(3, generator=g)
+    perm = torch.randperm(x.shape[0], generator=g).to(x.device)
+    if not kinds or float(r[0]) >= prob:
+        return x, y, y, 1.0
+    kind = kinds[int(float(r[1]) * len(kinds)) % len(kinds)]
+    alpha = mixup_alpha if kind == "mixup" else cutmix_alpha
+    lam = _beta(alpha, g)
+    if kind == "mixup":
+        return lam * x + (1 - lam) * x[perm], y, y[perm], lam
+    h, w = x.shape[-2:]
+    cut = math.sqrt(1 - lam)
+    ch, cw = int(h * cut), int(w * cut)
+    cy, cx = int(float(r[2]) * h), int(float(torch.rand(1, generator=g)) * w)
+    y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+    x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    x = x.clone()
+    x[:, :, y0:y1, x0:x1] = x[perm][:, :, y0:y1, x0:x1]
+    lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    return x, y, y[perm], lam
+
+
+def _beta(alpha: float, g: torch.Generator | None) -> float:
+    # Beta(a, a) from two Gammas via the generator (torch.distributions takes no generator)
+    a = torch._standard_gamma(torch.full((2,), float(alpha)), generator=g)
+    return float(a[0] / a.sum())
