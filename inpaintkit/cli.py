@@ -25,6 +25,40 @@ def models_cmd() -> None:
         click.echo(f"{name:12s} {MODELS.build(name).to_dict()}")
 
 
+@main.group("data")
+def data_group() -> None:
+    """Datasets: list the registered ones, preview samples."""
+
+
+@data_group.command("list")
+def data_list_cmd() -> None:
+    """List the registered datasets and their spec forms."""
+    from .data import DATASETS
+
+    for name in DATASETS.list():
+        doc = (DATASETS.get(name).__doc__ or "").strip().splitlines()
+        click.echo(f"{name:16s} {doc[0] if doc else ''}")
+
+
+@data_group.command("preview")
+@click.option("--data", default="synthetic-cars", show_default=True, help="Dataset spec (inpaintkit data list).")
+@click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True)
+@click.option("--n", "n", default=64, show_default=True, type=click.IntRange(1), help="Number of samples.")
+@click.option("--image-size", default=None, type=int, help="Resize to this side. [default: the dataset's]")
+@click.option("--seed", default=0, show_default=True, type=int, help="Dataset seed and sample choice.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG grid; run metadata goes to OUT.json.")
+def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
+    """Write a grid of dataset samples, captioned with their class names."""
+    from .data import DatasetError
+    from .data.preview import preview_dataset
+
+    try:
+        path = preview_dataset(data, out, split=split, n=n, seed=seed, image_size=image_size)
+    except (DatasetError, KeyError) as e:
+        raise click.ClickException(str(e).strip('"')) from e
+    click.echo(f"wrote {path}")
+
+
 @main.command("train-gan")
 @click.option("--data", default="synthetic-cars", show_default=True, help="Dataset spec (inpaintkit data list).")
 @click.option("--arch", default="dcgan_64", show_default=True, help="DCGAN variant (inpaintkit models).")

@@ -5,8 +5,10 @@ trainer, the classifier trainer and the benchmark index whole batches without a 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +17,8 @@ from .._registry import Registry
 from .._utils import from_uint8
 
 __all__ = ["DATASETS", "register_dataset", "list_datasets", "build_dataset", "ArrayDataset",
-           "DatasetError", "parse_data_spec"]
+           "DatasetError", "parse_data_spec", "resize_images", "IMAGE_EXTENSIONS", "read_image",
+           "center_crop", "list_image_files", "load_image_files", "read_mat", "require_dir"]
 
 
 class DatasetError(ValueError):
@@ -68,6 +71,13 @@ class ArrayDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def __repr__(self) -> str:  # the dataclass default would print the whole image array
+        n, h, w, _ = self.images.shape
+        classes = "" if self.class_names is None else f", classes={len(self.class_names)}"
+        labels = "labelled" if self.labels is not None else "unlabelled"
+        return (f"ArrayDataset({self.name!r}, n={n}, size={h}x{w}, {labels}{classes}, "
+                f"flip={self.flip}, extras={sorted(self.extras)})")
 
     @property
     def image_size(self) -> int:
@@ -143,3 +153,109 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     out = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
                                           align_corners=False)
     return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+# --- helpers for the file-based datasets ------------------------------------------------------------
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+
+def require_dir(arg: str | os.PathLike | None, usage: str) -> Path:
+    """The folder named by a spec's argument, or a :class:`DatasetError` naming what is missing.
+
+    Args:
+        arg: the text after ``NAME:`` in the spec.
+        usage: the spec's form for the error message, e.g. ``"folder:PATH"``.
+    """
+    if arg is None or str(arg).strip() == "":
+        raise DatasetError(f"this dataset needs a folder: {usage}")
+    path = Path(arg).expanduser()
+    if not path.is_dir():
+        raise DatasetError(f"folder not found: {path} (from {usage})")
+    return path
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB ``(H, W, 3)``; grey and RGBA images are converted.
+
+    Raises:
+        DatasetError: naming the file, when it is missing, truncated or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()                  # decode now, so that a truncated file fails here
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise DatasetError(f"cannot read image file {path}: {e}") from e
+
+
+def center_crop(image: np.ndarray, crop: int | None = None) -> np.ndarray:
+    """The centred ``crop x crop`` square of an ``(H, W, C)`` image (default: the shorter side).
+
+    Offsets are ``round((H - crop) / 2)`` with halves rounded up, as in DCGAN-tensorflow's
+    ``center_crop`` (the convention of Yeh et al.'s CelebA crops).
+    """
+    h, w = image.shape[:2]
+    c = min(h, w) if crop is None else int(crop)
+    if not 0 < c <= min(h, w):
+        raise DatasetError(f"cannot take a {c}x{c} centre crop of a {h}x{w} image")
+    top, left = int(np.floor((h - c) / 2 + 0.5)), int(np.floor((w - c) / 2 + 0.5))
+    return image[top:top + c, left:left + c]
+
+
+def list_image_files(root: str | os.PathLike) -> list[Path]:
+    """Image files under ``root``, recursively, in sorted order (hidden files skipped)."""
+    root = Path(root)
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def load_image_files(paths: Sequence[str | os.PathLike], size: int,
+                     transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                     desc: str = "images") -> np.ndarray:
+    """Read, transform and resize image files into one uint8 ``(N, size, size, 3)`` array.
+
+    Args:
+        paths: image files.
+        size: output side.
+        transform: ``fn(image, i) -> image`` applied before resizing (a crop); ``i`` is the index.
+        desc: progress bar label (the bar shows on a terminal only).
+
+    Raises:
+        DatasetError: naming the first file that cannot be read.
+    """
+    from tqdm import tqdm
+
+    out = np.empty((len(paths), size, size, 3), np.uint8)
+    for i, path in enumerate(tqdm(paths, desc=desc, unit="img", disable=None, leave=False)):
+        img = read_image(path)
+        if transform is not None:
+            img = transform(img, i)
+        if img.shape[0] != size or img.shape[1] != size:
+            img = resize_images(np.ascontiguousarray(img)[None], size)[0]
+        out[i] = img
+    return out
+
+
+def read_mat(path: str | os.PathLike, squeeze: bool = True) -> dict[str, Any]:
+    """Read a MATLAB ``.mat`` file with :func:`scipy.io.loadmat` (variables only, no ``__header__``).
+
+    Raises:
+        DatasetError: naming the file, when it is missing or unreadable (including v7.3 files).
+    """
+    from scipy.io import loadmat
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f".mat file not found: {path}")
+    try:
+        data = loadmat(path, squeeze_me=squeeze)
+    except (OSError, ValueError, TypeError, NotImplementedError) as e:
+        raise DatasetError(f"cannot read .mat file {path}: {e}") from e
+    return {k: v for k, v in data.items() if not k.startswith("__")}

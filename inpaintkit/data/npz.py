@@ -16,7 +16,9 @@ from ._base import ArrayDataset, DatasetError, register_dataset
 @register_dataset("npz")
 def npz_dataset(arg: str | None, split: str = "train", image_size: int | None = None,
                 seed: int = 0) -> ArrayDataset:
-    """Load an ``.npz`` file; the file is the split, so ``split`` only sets the flip default."""
+    """npz:PATH -- arrays in an .npz file (images, optional labels and class_names).
+
+    The file is the split, so ``split`` only sets the flip default."""
     if not arg:
         raise DatasetError("npz dataset needs a path: npz:PATH")
     path = Path(arg).expanduser()

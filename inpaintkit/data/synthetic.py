@@ -135,7 +135,7 @@ BODY_STYLES: tuple[BodyStyle, ...] = (
         pillars=((0.22, 0.025), (0.45, 0.02), (0.68, 0.02)), doors=(0.45, 0.68, 0.86),
         head=(0.15, 0.18), tail=(0.2, 0.26)),
     BodyStyle(  # low wedge, rear spoiler, side air intake
-        "sports", 0.86, 0.078, (0.17, 0.79),
+        "sports car", 0.86, 0.078, (0.17, 0.79),
         top=((0, 0.13), (0.01, 0.165), (0.035, 0.167), (0.036, 0.2), (0.05, 0.2), (0.051, 0.168),
              (0.1, 0.17), (0.3, 0.225), (0.4, 0.235), (0.48, 0.23),
              (0.6, 0.17), (0.85, 0.135), (0.97, 0.11), (1, 0.085)),
@@ -543,7 +543,7 @@ def _cached(n: int, split: str, image_size: int, seed: int) -> tuple[np.ndarray,
 @register_dataset("synthetic-cars")
 def synthetic_cars(arg: str | None, split: str = "train", image_size: int | None = None,
                    seed: int = 0) -> ArrayDataset:
-    """Procedural side-view cars in 10 body styles (the default; no files needed).
+    """synthetic-cars[:N] -- procedural side-view cars in 10 body styles (default; no files).
 
     Args:
         arg: optional number of images (``synthetic-cars:N``); default 10,000 for ``train`` and
