@@ -505,17 +505,24 @@ def plot_loss_curves(run_dir: str | os.PathLike, mask: str, df=None,
     methods = [m for m in _method_order(df, meta) if (m, mask) in curves]
     fig, axes = plt.subplots(1, len(methods), figsize=(4 * len(methods), 3.2), squeeze=False,
                              sharey=True)
+    from ._presets import ALL_TERMS
+
+    terms = [t for t in ALL_TERMS if any(t in curves[(m, mask)] for m in methods)]
+    terms += sorted({t for m in methods for t in curves[(m, mask)]} - set(terms) - {"total"})
+    colors = {t: f"C{i}" for i, t in enumerate(terms)}  # one colour per term in every panel
     for ax, m in zip(axes[0], methods):
-        for term, curve in curves[(m, mask)].items():
-            if term == "total":
-                continue
-            ax.plot(np.arange(1, len(curve) + 1), curve, label=term, lw=1.2)
+        for term in terms:
+            curve = curves[(m, mask)].get(term)
+            if curve is not None:
+                ax.plot(np.arange(len(curve)), curve, label=term, lw=1.2, color=colors[term])
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_title(_wrap(labels.get(m, m), 40), fontsize=9)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("loss (unweighted, mean over images)")
-    axes[0, -1].legend(fontsize=7)
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()}
+    axes[0, -1].legend([handles[t] for t in terms if t in handles], [t for t in terms if t in handles],
+                       fontsize=7)
     fig.suptitle(f"loss terms during the search, mask {mask}", fontsize=10)
     fig.tight_layout()
     out = Path(out) if out else run_dir / "report" / f"loss_curves_{_slug(mask)}.png"

@@ -1,0 +1,1032 @@
+"""The benchmark runner behind ``inpaintkit bench``: methods x masks x images -> tidy rows.
+
+A *method* is either the GAN latent search with a loss set (``--losses SPEC``, labelled by its
+spec; ``yeh`` is the search with ``context,prior``) or a classical baseline (``--baselines``).
+Every method inpaints the same images under the same masks, batch by batch, and each (image,
+method, mask) becomes one row of ``DIR/rows.jsonl`` (see :mod:`inpaintkit._rows`), appended
+atomically as its batch finishes. A rerun of the same command skips the rows already there, so
+a killed run loses at most the batch in flight and never duplicates a row.
+
+What is scored (SPEC.md): the columns ``psnr``, ``ssim``, ``psnr_hole`` and ``ssim_hole`` score
+the *output*: for a search, ``blend(y, G(z_hat), M)`` with ``--blend`` (Poisson by default); for a
+baseline, its own fill pasted into the known pixels (never blended). The ``*_overlay`` columns
+score the plain composite ``M*y + (1-M)*fill`` of every method, and ``scored`` says which output
+the unsuffixed columns hold. Metrics are those of :mod:`inpaintkit.metrics` (uint8, Wang SSIM).
+
+Masks are the same for every method on an image: ``random`` masks come from the data's
+``random_masks`` array when it has one with the requested drop rate (the Stanford Cars val.npz),
+named masks (``center``, ``left``...) from ``--mask-file`` (e.g. masks.npz) when it holds that
+name, and otherwise they are generated from a seed derived from ``(--seed, mask, image id)``.
+The column ``mask_source`` records which. Image ids are positions in the split; ``--n N`` takes
+the first N.
+
+Search seeds are per image too (derived from ``(--seed, method, mask, image id)``), so an image's
+result does not depend on the batch it landed in, the batch size, the number of processes or a
+resume.
+
+Also written to DIR: ``meta.json`` (argv, resolved config, versions, commit, machine),
+``histories/`` (per-batch sums of every loss term's curve, for the loss-curve figure),
+``images/`` (the inputs and each method's outputs for the first ``--save-images`` images, for the
+qualitative grids), ``rows.csv`` (a copy of the rows) and ``report/`` (see :mod:`inpaintkit.report`).
+
+Under ``torchrun --nproc_per_node=K`` each rank takes every K-th image, writes its own rows file,
+and rank 0 merges them and writes the report once all ranks are done.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ._presets import ALL_TERMS, DEMO, DRY_RUN, get_preset, list_presets
+from ._rows import RowStore, read_rows, row_key, rows_to_csv
+from ._utils import (atomic_write_bytes, atomic_write_json, resolve_device, run_metadata,
+                     seed_everything, to_uint8)
+
+__all__ = ["BenchConfig", "BenchError", "Method", "ResolvedBench", "BenchResult", "BatchInfo",
+           "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "bundled_asset",
+           "DEFAULT_MASKS", "DEFAULT_LOSSES", "image_masks", "mask_seed", "search_seed"]
+
+#: Where the bundled synthetic-cars models live (inside the package, shipped with it).
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+BUNDLED_ASSETS = {
+    "gan": "synthetic-cars-gan.pt",
+    "classifier": "synthetic-cars-classifier.pt",
+    "eval_classifier": "synthetic-cars-evaluator.pt",
+}
+DEFAULT_MASKS = ("center", "left", "random:0.7")
+DEFAULT_LOSSES = ("context,prior,sem,cat",)
+DEFAULT_BASELINES = ("im", "yeh")
+YEH_LOSSES = "context,prior"
+_LIBRARY_DEFAULTS = {"split": "test", "iters": 1500, "restarts": 1, "optimizer": "adam",
+                     "blend": "poisson", "batch_size": 64, "save_images": 16}
+
+
+class BenchError(ValueError):
+    """A bad benchmark option: unknown method or mask, missing model, wrong sizes, --n too large."""
+
+
+def bundled_asset(key: str) -> Path:
+    """The path of a bundled model file, checked to exist.
+
+    Args:
+        key: ``"gan"``, ``"classifier"`` or ``"eval_classifier"``.
+
+    Raises:
+        BenchError: the file is missing (it is trained by the project's own commands, see
+            benchmarks/models/synthetic-cars/README.md), naming the file.
+    """
+    path = ASSETS_DIR / BUNDLED_ASSETS[key]
+    if not path.is_file():
+        raise BenchError(
+            f"the built-in benchmark needs the bundled model file {path}, which is missing. "
+            f"Train it with the commands in benchmarks/models/synthetic-cars/README.md, or pass "
+            f"--{key.replace('_', '-')} CKPT (and --data SPEC) to benchmark your own models.")
+    return path
+
+
+@dataclass
+class BenchConfig:
+    """Every option of ``inpaintkit bench``. ``None`` means "not given": the preset, the built-in
+    demo or the library default fills it in (in that order; see :func:`resolve_config`).
+
+    Attributes:
+        losses: loss specs, one search method each (labelled by the spec).
+        baselines: baseline names (``yeh`` = the search with ``context,prior``); default ``im``
+            and ``yeh`` when ``losses`` is given; ``()`` for none.
+        masks: mask specs, e.g. ``("center", "left", "random:0.7")``.
+        data: dataset spec; default: the built-in ``synthetic-cars``.
+        split: ``train``/``test``/``val``.
+        gan, classifier, eval_classifier: checkpoint paths. The GAN is needed by searches; the
+            classifier by ``sem``/``cat``; the evaluator (a *different* classifier) adds semantic
+            accuracy.
+        mask_file: an ``.npz`` of named ``(H, W)`` bool masks (True = known), e.g. masks.npz.
+        pool: dataset spec of the training images for the ``nn`` baseline.
+        n: number of images (the first n of the split); default all.
+        iters, restarts, optimizer, lr: the search settings (lr None: the optimiser's default).
+        monitor: loss terms recorded with weight 0 in every search that does not optimise them
+            (for the loss-curve figure); ``("all",)`` for the five terms.
+        blend: ``poisson`` or ``overlay``.
+        batch_size: images per batch.
+        save_images: outputs of the first this many images are saved for the grids (-1: all).
+        seed: the base of every seed (masks, search, baselines).
+        device: ``cpu``, ``cuda``, ``cuda:1``... (default: CUDA when available).
+        out: output directory; default ``runs/bench-<hash of the config>`` (so rerunning the same
+            command resumes).
+        preset: ``paper-table1`` (see :mod:`inpaintkit._presets`).
+        dry_run: tiny random models on a handful of images, for CI.
+        retry_errors: recompute the rows that failed before instead of skipping them.
+        progress: show progress bars.
+        report: write and print the report at the end.
+    """
+
+    losses: tuple[str, ...] | None = None
+    baselines: tuple[str, ...] | None = None
+    masks: tuple[str, ...] | None = None
+    data: str | None = None
+    split: str | None = None
+    gan: str | None = None
+    classifier: str | None = None
+    eval_classifier: str | None = None
+    mask_file: str | None = None
+    pool: str | None = None
+    n: int | None = None
+    iters: int | None = None
+    restarts: int | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    monitor: tuple[str, ...] | None = None
+    blend: str | None = None
+    batch_size: int | None = None
+    save_images: int | None = None
+    seed: int = 0
+    device: str | None = None
+    out: str | None = None
+    preset: str | None = None
+    dry_run: bool = False
+    retry_errors: bool = False
+    progress: bool = True
+    report: bool = True
+
+
+@dataclass
+class Method:
+    """One column of the table.
+
+    Attributes:
+        name: the row key: the loss spec as given (whitespace removed) or the baseline name.
+        label: display name.
+        kind: ``"search"`` or ``"baseline"``.
+        losses: the loss spec of a search (``yeh``: ``context,prior``).
+    """
+
+    name: str
+    label: str
+    kind: str
+    losses: str | None = None
+
+    def loss_spec(self, mask: str, monitor: Sequence[str] = ()) -> str:
+        """The fully resolved spec for ``mask``: per-mask default weights written out, monitored
+        terms appended with weight 0."""
+        from .losses import default_weights_for_mask, format_loss_spec, parse_loss_spec
+
+        entries = parse_loss_spec(self.losses, defaults=default_weights_for_mask(mask))
+        have = {e.name for e in entries}
+        entries += [(t, 0.0, {}) for t in monitor if t not in have]
+        return format_loss_spec(entries)
+
+
+@dataclass
+class ResolvedBench:
+    """A :class:`BenchConfig` with every option filled in, the methods, and what to tell the user."""
+
+    config: BenchConfig
+    methods: list[Method]
+    mode: str  # "custom", "demo" or "dry-run"
+    notes: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+    @property
+    def needs_gan(self) -> bool:
+        return any(m.kind == "search" for m in self.methods)
+
+    @property
+    def needs_classifier(self) -> bool:
+        return any(_uses_features(m.losses) for m in self.methods if m.kind == "search") or \
+            any(_uses_features(t) for t in (self.config.monitor or ()) if self.needs_gan)
+
+
+@dataclass
+class BatchInfo:
+    """Passed to the ``on_batch`` hook after a batch's rows are on disk."""
+
+    method: str
+    mask: str
+    image_ids: list[int]
+    batches_done: int  # batches finished by this process so far, over all (method, mask)
+
+
+@dataclass
+class BenchResult:
+    """What :func:`run_bench` did: the run directory, the rows and the report (rank 0)."""
+
+    out: Path
+    rows: list[dict[str, Any]]
+    report: Any = None
+    new_rows: int = 0
+
+
+# --- resolving options ------------------------------------------------------------------------------
+
+def _uses_features(spec: str | None) -> bool:
+    """Whether a loss spec (or a single term name) reads classifier features or logits."""
+    from .losses import LOSSES, parse_loss_spec
+    from .losses._registry import FEATURE_INPUTS
+
+    if not spec:
+        return False
+    return any(set(LOSSES.get(e.name).requires) & FEATURE_INPUTS for e in parse_loss_spec(spec))
+
+
+def _split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    """``("center,left", "random:0.7")`` -> ``("center", "left", "random:0.7")``."""
+    if values is None:
+        return None
+    out: list[str] = []
+    for v in values:
+        out += [p.strip() for p in str(v).split(",") if p.strip()]
+    return tuple(out)
+
+
+def _config_digest(obj: Any, n: int = 10) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+def resolve_config(config: BenchConfig) -> ResolvedBench:
+    """Fill in every option and check the names, without loading any data or model.
+
+    Precedence: an option given explicitly > ``--preset`` > the built-in demo (no ``--data``,
+    ``--gan`` or ``--classifier``) or ``--dry-run`` > the library defaults.
+
+    Raises:
+        BenchError: unknown preset, method, baseline, loss, mask, optimiser or blend; bad numbers.
+    """
+    from .baselines import BASELINES
+    from .blend import BLENDS
+    from .losses import LossSpecError, format_loss_spec, parse_loss_spec
+    from .masks import MaskError, parse_mask_spec
+
+    cfg = dataclasses.replace(config)
+    cfg.losses = _split_losses(cfg.losses)
+    cfg.baselines = _split_list(cfg.baselines)
+    cfg.masks = _split_list(cfg.masks)
+    cfg.monitor = _split_list(cfg.monitor)
+    notes: list[str] = []
+    labels: dict[str, str] = {}
+
+    def fill(options: dict[str, Any]) -> None:
+        for k, v in options.items():
+            if getattr(cfg, k) is None:
+                setattr(cfg, k, v)
+
+    if cfg.preset is not None:
+        try:
+            preset = get_preset(cfg.preset)
+        except KeyError as e:
+            raise BenchError(f"unknown preset {cfg.preset!r}; known presets: "
+                             f"{', '.join(list_presets())}") from e
+        fill(preset.options)
+        labels.update(preset.method_labels)
+        notes.append(f"preset {preset.name}: {preset.description} (explicit options override it)")
+
+    if cfg.dry_run:
+        mode = "dry-run"
+        fill(DRY_RUN.options)
+    elif cfg.data is None and cfg.gan is None and cfg.classifier is None:
+        mode = "demo"
+        fill(DEMO.options)
+    else:
+        mode = "custom"
+    fill(_LIBRARY_DEFAULTS)
+    if cfg.data is None and not cfg.dry_run:
+        cfg.data = "synthetic-cars"
+
+    if cfg.losses is None and cfg.baselines is None:
+        cfg.losses = DEFAULT_LOSSES
+        notes.append(f"no --losses, --baselines or --preset: comparing --losses {DEFAULT_LOSSES[0]} "
+                     f"with {', '.join(DEFAULT_BASELINES)}")
+    if cfg.baselines is None:
+        cfg.baselines = DEFAULT_BASELINES if cfg.losses else ()
+    cfg.baselines = tuple(b for b in cfg.baselines if b.lower() != "none")
+    cfg.losses = cfg.losses or ()
+    if cfg.monitor and [t.lower() for t in cfg.monitor] == ["all"]:
+        cfg.monitor = ALL_TERMS
+
+    # numbers and names
+    for name in ("iters", "restarts", "batch_size"):
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or v < 1:
+            raise BenchError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
+    if cfg.n is not None and (not isinstance(cfg.n, int) or cfg.n < 1):
+        raise BenchError(f"--n must be a positive integer, got {cfg.n!r}")
+    if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise BenchError(f"--lr must be a positive number, got {cfg.lr!r}")
+    if cfg.optimizer not in ("adam", "nesterov"):
+        raise BenchError(f"unknown optimizer {cfg.optimizer!r}; choose adam or nesterov")
+    if cfg.blend not in BLENDS:
+        raise BenchError(f"unknown blend {cfg.blend!r}; known: {', '.join(BLENDS.list())}")
+    if cfg.split not in ("train", "test", "val"):
+        raise BenchError(f"--split must be train, test or val, got {cfg.split!r}")
+    if not cfg.masks:
+        raise BenchError("no masks given; e.g. --masks center,left,random:0.7")
+    for spec in cfg.masks:
+        try:
+            parse_mask_spec(spec)
+        except (KeyError, MaskError) as e:
+            raise BenchError(f"bad mask {spec!r}: {e.args[0] if e.args else e}") from e
+    if len(set(cfg.masks)) != len(cfg.masks):
+        raise BenchError(f"a mask is listed twice in {list(cfg.masks)}")
+
+    methods: list[Method] = []
+    known = ["yeh", *BASELINES.list()]
+    for b in cfg.baselines:
+        if b == "yeh":
+            methods.append(Method("yeh", labels.get("yeh", "yeh"), "search", YEH_LOSSES))
+        elif b in BASELINES:
+            methods.append(Method(b, labels.get(b, b), "baseline"))
+        else:
+            raise BenchError(f"unknown baseline {b!r}; known baselines: {', '.join(known)}")
+    for spec in cfg.losses:
+        try:
+            parse_loss_spec(spec)
+        except LossSpecError as e:
+            raise BenchError(f"bad --losses {spec!r}: {e}") from e
+        name = "".join(spec.split())
+        if any(m.name == name for m in methods):
+            raise BenchError(f"method {name!r} is listed twice")
+        same_as_yeh = all(
+            format_loss_spec(parse_loss_spec(name, defaults=_mask_defaults(k)))
+            == format_loss_spec(parse_loss_spec(YEH_LOSSES, defaults=_mask_defaults(k)))
+            for k in cfg.masks)
+        if same_as_yeh and any(m.name == "yeh" for m in methods):
+            notes.append(f"--losses {spec} is the yeh method, which already runs; not run twice")
+            continue
+        methods.append(Method(name, labels.get(name, name), "search", name))
+    if not methods:
+        raise BenchError("nothing to run: give --losses SPEC and/or --baselines NAMES")
+    if cfg.monitor:
+        from .losses import LOSSES
+
+        bad = [t for t in cfg.monitor if t not in LOSSES]
+        if bad:
+            raise BenchError(f"unknown loss term(s) {bad} in --monitor; known: {', '.join(LOSSES.list())}")
+        for m in methods:
+            if m.kind == "search":
+                for k in cfg.masks:
+                    parse_loss_spec(m.loss_spec(k, cfg.monitor))
+
+    if cfg.out is None:
+        key = {k: v for k, v in dataclasses.asdict(cfg).items()
+               if k not in ("out", "device", "progress", "report", "retry_errors", "batch_size")}
+        cfg.out = str(Path("runs") / f"bench-{mode}-{_config_digest(key, 8)}")
+    return ResolvedBench(cfg, methods, mode, notes, labels)
+
+
+def _split_losses(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    # a loss spec contains commas itself: one spec per --losses option, never split
+    if values is None:
+        return None
+    return tuple(v.strip() for v in values if v.strip())
+
+
+def _mask_defaults(mask: str) -> dict[str, float]:
+    from .losses import default_weights_for_mask
+
+    return default_weights_for_mask(mask)
+
+
+# --- seeds and masks --------------------------------------------------------------------------------
+
+def _hash_seed(*parts: Any) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def mask_seed(seed: int, mask: str, image_id: int) -> int:
+    """The seed of a generated mask: the same image gets the same mask for every method and run."""
+    return _hash_seed("mask", seed, mask, int(image_id))
+
+
+def search_seed(seed: int, method: str, mask: str, image_id: int) -> int:
+    """The seed of one image's latent search (its initial z and restarts)."""
+    return _hash_seed("search", seed, method, mask, int(image_id))
+
+
+def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,
+                data_masks: np.ndarray | None = None,
+                mask_file: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, str]:
+    """The known-pixel masks of ``spec`` for the images ``ids``, identical for every method.
+
+    Args:
+        spec: a mask spec (``center``, ``random:0.7``, ``path.png``...).
+        ids: image ids (positions in the split).
+        size: ``(H, W)``.
+        seed: the run's seed.
+        data_masks: the data's ``random_masks`` ``(N, H, W)`` bool (True = known), used for
+            ``random:p`` when their drop rate is within 0.02 of ``p``.
+        mask_file: named ``(H, W)`` masks, used for a spec of that name.
+
+    Returns:
+        ``(masks (len(ids), H, W) bool, source)`` with source ``"data:random_masks"``,
+        ``"file:NAME"`` or ``"seeded"``.
+    """
+    from .masks import make_mask, parse_mask_spec, validate_mask
+
+    name, args = parse_mask_spec(spec)
+    ids = [int(i) for i in ids]
+    if name == "random" and data_masks is not None:
+        p = args[0] if args else 0.8
+        drop = 1.0 - float(data_masks.mean())
+        if abs(drop - p) <= 0.02:
+            out = np.asarray(data_masks[ids], dtype=bool)
+            validate_mask(torch.from_numpy(out[:, None].astype(np.float32)), size)
+            return out, "data:random_masks"
+    if mask_file is not None and (spec in mask_file or name in mask_file) and not args:
+        m = np.asarray(mask_file[spec if spec in mask_file else name])
+        if m.shape != tuple(size):
+            raise BenchError(f"mask {spec!r} in the mask file is {m.shape[0]}x{m.shape[1]}, but the "
+                             f"images are {size[0]}x{size[1]}")
+        validate_mask(torch.from_numpy(m.astype(np.float32))[None, None], size)
+        return np.repeat(m.astype(bool)[None], len(ids), 0), f"file:{spec if spec in mask_file else name}"
+    out = np.stack([make_mask(spec, size, seed=mask_seed(seed, spec, i))[0, 0].numpy() > 0.5
+                    for i in ids]) if ids else np.zeros((0, *size), bool)
+    return out, "seeded"
+
+
+def _read_mask_file(path: str) -> dict[str, np.ndarray]:
+    import zipfile
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise BenchError(f"--mask-file not found: {p}")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k].astype(bool) for k in z.files if z[k].ndim == 2}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise BenchError(f"cannot read --mask-file {p}: {e}") from e
+
+
+# --- models -------------------------------------------------------------------------------------
+
+@dataclass
+class _Models:
+    generator: Any = None
+    discriminator: Any = None
+    feature_net: Any = None
+    evaluator: Any = None
+    pool: Any = None
+    ids: dict[str, str] = field(default_factory=dict)  # content ids of the model files
+
+
+def _file_id(path: str | os.PathLike) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def _load_models(rb: ResolvedBench, data, device: torch.device) -> _Models:
+    cfg = rb.config
+    models = _Models()
+    size = data.image_size
+    num_classes = data.num_classes
+    if rb.mode == "dry-run":
+        from .features import TinyFeatureNet
+        from .models import create_model
+
+        torch.manual_seed(_hash_seed("dry-run-models", cfg.seed))
+        g, d = create_model("dcgan_test")
+        models.generator, models.discriminator = g.to(device).eval(), d.to(device).eval()
+        k = num_classes or 10
+        models.feature_net = TinyFeatureNet(k).freeze().to(device)
+        models.evaluator = TinyFeatureNet(k, width=6).freeze().to(device)
+        models.ids = {"gan": f"dry-run:dcgan_test:{cfg.seed}", "classifier": "dry-run:tiny",
+                      "eval_classifier": "dry-run:tiny-eval"}
+        return models
+    if rb.needs_gan:
+        from .models import CheckpointError, load_gan
+
+        try:
+            models.generator, models.discriminator, _ = load_gan(cfg.gan, image_size=size, device=device)
+        except (CheckpointError, FileNotFoundError) as e:
+            raise BenchError(f"--gan: {e}") from e
+        models.ids["gan"] = _file_id(cfg.gan)
+    if rb.needs_classifier:
+        models.feature_net = _load_classifier(cfg.classifier, "--classifier", size, device)
+        models.ids["classifier"] = _file_id(cfg.classifier)
+    if cfg.eval_classifier:
+        if cfg.classifier and Path(cfg.classifier).resolve() == Path(cfg.eval_classifier).resolve():
+            raise BenchError("--eval-classifier must be an independent classifier, not the one "
+                             "behind the sem/cat losses (--classifier); see SPEC.md")
+        models.evaluator = _load_classifier(cfg.eval_classifier, "--eval-classifier", size, device)
+        models.ids["eval_classifier"] = _file_id(cfg.eval_classifier)
+        if "classifier" in models.ids and models.ids["classifier"] == models.ids["eval_classifier"]:
+            raise BenchError("--eval-classifier is the same file as --classifier; semantic accuracy "
+                             "needs an independent evaluator")
+        if num_classes is not None and models.evaluator.num_classes != num_classes:
+            raise BenchError(f"--eval-classifier predicts {models.evaluator.num_classes} classes but "
+                             f"the data has {num_classes}")
+    return models
+
+
+def _load_classifier(path: str | None, option: str, size: int, device: torch.device):
+    if path is None:
+        raise BenchError(f"the sem/cat losses need a classifier: pass {option} CKPT")
+    from classifiers import load_feature_network
+
+    try:
+        return load_feature_network(path, device=device, image_size=size)
+    except FileNotFoundError as e:
+        raise BenchError(f"{option}: {e}") from e
+    except ValueError as e:  # CheckpointError and friends
+        raise BenchError(f"{option}: {e}") from e
+
+
+def _load_data(rb: ResolvedBench):
+    from .data import DatasetError, build_dataset
+
+    cfg = rb.config
+    size = None
+    if rb.mode == "dry-run":
+        size = 32  # dcgan_test
+        spec = cfg.data or f"synthetic-cars:{max(cfg.n or 4, 4)}"
+    else:
+        spec = cfg.data
+        if rb.mode == "demo" and rb.needs_gan:
+            from .models import read_checkpoint
+
+            size = int(read_checkpoint(cfg.gan)["config"]["image_size"])
+    try:
+        data = build_dataset(spec, split=cfg.split, image_size=size, flip=False, seed=0)
+    except KeyError as e:
+        raise BenchError(f"--data {spec!r}: {e.args[0]}") from e
+    except (DatasetError, FileNotFoundError) as e:
+        raise BenchError(f"--data {spec!r}: {e}") from e
+    n = len(data) if cfg.n is None else cfg.n
+    if n > len(data):
+        raise BenchError(f"--n {n} but the {cfg.split} split of {spec} has only {len(data)} images")
+    return data, n
+
+
+def _load_pool(rb: ResolvedBench, size: int):
+    from .data import DatasetError, build_dataset
+
+    cfg = rb.config
+    spec = cfg.pool
+    if spec is None:
+        if cfg.data is None or cfg.data.startswith("npz:"):
+            raise BenchError("the nn baseline needs --pool SPEC: the training images to copy from "
+                             "(an npz file is its own split, so the test data cannot be the pool)")
+        spec = cfg.data
+    elif cfg.data and spec == cfg.data and spec.startswith("npz:"):
+        raise BenchError("--pool must not be the benchmark data itself (nn would find each image)")
+    try:
+        return build_dataset(spec, split="train", image_size=size, flip=False, seed=0)
+    except (DatasetError, FileNotFoundError, KeyError) as e:
+        raise BenchError(f"--pool {spec!r}: {e}") from e
+
+
+# --- running one batch --------------------------------------------------------------------------
+
+@dataclass
+class _Output:
+    output: torch.Tensor  # the scored images
+    overlay: torch.Tensor  # the plain composite
+    g: torch.Tensor | None = None
+    total: np.ndarray | None = None
+    terms: dict[str, np.ndarray] = field(default_factory=dict)
+    history: dict[str, np.ndarray] = field(default_factory=dict)  # {name: (iters, B)}
+
+
+def _run_search(method: Method, rb: ResolvedBench, models: _Models, y: torch.Tensor,
+                mask: torch.Tensor, mask_spec: str, ids: Sequence[int]) -> _Output:
+    from .blend import blend
+    from .losses import build_loss
+    from .search import SearchConfig, latent_search
+
+    cfg = rb.config
+    loss = build_loss(method.loss_spec(mask_spec, cfg.monitor or ()), feature_net=models.feature_net)
+    # each image's starting latents come from its own seed, so its result does not depend on the
+    # batch it is in (the search itself is batch-size invariant)
+    nz, k = int(models.generator.config.nz), int(cfg.restarts)
+    z_init = torch.stack([
+        torch.rand(k, nz, generator=torch.Generator().manual_seed(
+            search_seed(cfg.seed, method.name, mask_spec, i))) * 2 - 1 for i in ids])
+    sc = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr, restarts=k)
+    res = latent_search(models.generator, models.discriminator, y, mask, loss, config=sc,
+                        feature_net=models.feature_net, progress=False, z_init=z_init)
+    g = res.g.detach()
+    out = blend(y, g, mask, method=cfg.blend)
+    overlay = blend(y, g, mask, method="overlay")
+    hist = {k: np.asarray(v) for k, v in (res.history or {}).items()}
+    return _Output(out, overlay, g, _np(res.total), {k: _np(v) for k, v in res.terms.items()}, hist)
+
+
+def _run_baseline(method: Method, rb: ResolvedBench, models: _Models, y: torch.Tensor,
+                  mask: torch.Tensor, mask_spec: str, ids: Sequence[int]) -> _Output:
+    from .baselines import baseline_options, run_baseline
+
+    opts: dict[str, Any] = {}
+    accepted = baseline_options(method.name)
+    if "seed" in accepted:
+        opts["seed"] = _hash_seed("baseline", rb.config.seed, method.name, mask_spec, int(ids[0]))
+    if "pool" in accepted:
+        opts["pool"] = models.pool
+    out = run_baseline(method.name, y, mask, **opts)
+    return _Output(out, out)
+
+
+def _np(t: Any) -> np.ndarray:
+    return t.detach().float().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+def _dist_env() -> tuple[int, int, bool]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world, world > 1
+
+
+def _slug(s: str) -> str:
+    from .report import _slug as slug
+
+    return slug(s)
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: str,
+                    models: _Models, device: torch.device) -> dict[str, Any]:
+    cfg = rb.config
+    search = method.kind == "search"
+    cols = {
+        "method_label": method.label,
+        "method_kind": method.kind,
+        "loss_spec": method.loss_spec(mask, cfg.monitor or ()) if search else None,
+        "data": cfg.data if rb.mode != "dry-run" else (cfg.data or "synthetic-cars (dry run)"),
+        "split": cfg.split,
+        "mask_source": mask_source,
+        "gan": (cfg.gan if rb.mode != "dry-run" else "dry-run:dcgan_test") if search else None,
+        "classifier": (cfg.classifier if rb.mode != "dry-run" else "dry-run:tiny")
+        if search and models.feature_net is not None else None,
+        "eval_classifier": cfg.eval_classifier if rb.mode != "dry-run" else "dry-run:tiny-eval",
+        "iters": cfg.iters if search else None,
+        "restarts": cfg.restarts if search else None,
+        "optimizer": cfg.optimizer if search else None,
+        "lr": cfg.lr if search else None,
+        "blend": cfg.blend if search else None,
+        "scored": cfg.blend if search else "baseline",
+        "seed": cfg.seed,
+        "mode": rb.mode,
+    }
+    if models.evaluator is None:
+        cols["eval_classifier"] = None
+    identity = {k: cols[k] for k in ("loss_spec", "split", "mask_source", "iters", "restarts",
+                                      "optimizer", "lr", "blend", "seed", "mode")}
+    identity.update(method=method.name, kind=method.kind, mask=mask, data=cols["data"],
+                    gan=models.ids.get("gan") if search else None,
+                    classifier=models.ids.get("classifier") if cols["classifier"] else None,
+                    evaluator=models.ids.get("eval_classifier"))
+    cols["config_hash"] = _config_digest(identity, 12)
+    cols["batch_size"] = cfg.batch_size
+    cols["device"] = str(device)
+    return cols
+
+
+_DIFF_FIELDS = ("loss_spec", "data", "split", "mask_source", "gan", "classifier", "eval_classifier",
+                "iters", "restarts", "optimizer", "lr", "blend", "seed", "mode")
+
+
+def _check_resume(done: dict[tuple, dict], key: tuple, cols: dict[str, Any], out: Path) -> None:
+    row = done.get(key)
+    if row is None or row.get("config_hash") == cols["config_hash"]:
+        return
+    diff = [f"{k}: {row.get(k)!r} -> {cols.get(k)!r}" for k in _DIFF_FIELDS if row.get(k) != cols.get(k)]
+    raise BenchError(
+        f"{out} already holds results for method {key[1]!r}, mask {key[2]!r} made with another "
+        f"configuration ({'; '.join(diff) or 'a different model file'}). Use another --out, or "
+        f"delete {out} to start over.")
+
+
+def run_bench(config: BenchConfig | ResolvedBench, *, echo: Callable[[str], None] | None = print,
+              on_batch: Callable[[BatchInfo], None] | None = None) -> BenchResult:
+    """Run a benchmark and write its rows, metadata, histories, images and report.
+
+    Args:
+        config: the options (resolved here if not already).
+        echo: where the one-line notes and the final table go (None: silent).
+        on_batch: called after every batch's rows are on disk (tests use it to simulate a kill).
+
+    Returns:
+        A :class:`BenchResult`; on rank 0 its ``rows`` hold every row of the run directory.
+
+    Raises:
+        BenchError: bad options, missing or mismatched models or data (before any work starts).
+    """
+    rb = config if isinstance(config, ResolvedBench) else resolve_config(config)
+    cfg = rb.config
+    say = echo or (lambda s: None)
+    rank, world, distributed = _dist_env()
+    started_dist = False
+    if distributed and torch.distributed.is_available() and not torch.distributed.is_initialized():
+        import datetime
+
+        backend = "nccl" if (cfg.device or "").startswith("cuda") else "gloo"
+        torch.distributed.init_process_group(backend, timeout=datetime.timedelta(hours=12))
+        started_dist = True
+    try:
+        with _preserved_rng():
+            return _run(rb, say if rank == 0 else (lambda s: None), on_batch, rank, world, distributed)
+    finally:
+        if started_dist:
+            torch.distributed.destroy_process_group()
+
+
+@contextlib.contextmanager
+def _preserved_rng():
+    """Seed freely inside, leave the caller's Python/NumPy/torch random state as it was."""
+    py, npy = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(py)
+            np.random.set_state(npy)
+
+
+def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: bool) -> BenchResult:
+    cfg = rb.config
+    device = resolve_device(cfg.device)
+    if distributed and device.type == "cuda" and cfg.device in (None, "cuda", "auto"):
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    seed_everything(cfg.seed)
+
+    if rb.mode == "demo":
+        for key in ("gan", "classifier", "eval_classifier"):
+            needed = {"gan": rb.needs_gan, "classifier": rb.needs_classifier, "eval_classifier": True}[key]
+            if getattr(cfg, key) is None and needed:
+                setattr(cfg, key, str(bundled_asset(key)))
+    elif rb.mode == "custom" and cfg.data != "synthetic-cars" and rb.needs_gan and cfg.gan is None:
+        raise BenchError("--gan CKPT is required with --data (the bundled GAN was trained on "
+                         "synthetic-cars)")
+    elif rb.mode == "custom" and rb.needs_gan and cfg.gan is None:
+        cfg.gan = str(bundled_asset("gan"))
+    if rb.mode == "custom" and rb.needs_classifier and cfg.classifier is None:
+        if cfg.data == "synthetic-cars":
+            cfg.classifier = str(bundled_asset("classifier"))
+        else:
+            raise BenchError("the sem/cat losses need --classifier CKPT")
+
+    data, n = _load_data(rb)
+    size = data.image_size
+    models = _load_models(rb, data, device)
+    if any(m.name == "nn" for m in rb.methods):
+        models.pool = _load_pool(rb, size)
+    mask_file = _read_mask_file(cfg.mask_file) if cfg.mask_file else None
+    data_masks = data.extras.get("random_masks")
+    if data_masks is not None and np.asarray(data_masks).shape[1:] != (size, size):
+        data_masks = None
+
+    if rb.mode == "demo":
+        say(f"Built-in demo (no --data/--gan/--classifier): {n} synthetic-cars {cfg.split} images, "
+            f"{cfg.iters} {cfg.optimizer} iterations, masks {','.join(cfg.masks)}, bundled models "
+            f"in {ASSETS_DIR}; scaled down to run in minutes on a CPU -- pass --data, --gan and "
+            f"--classifier (or --preset paper-table1) for a real benchmark.")
+    elif rb.mode == "dry-run":
+        say(f"Dry run: random dcgan_test and TinyFeatureNet models, {n} images of {size}x{size}, "
+            f"{cfg.iters} iterations; the numbers mean nothing.")
+    for note in rb.notes:
+        say(note)
+
+    out = rb.out
+    store = RowStore(out, rank, world)
+    done = store.done()
+    if cfg.retry_errors:
+        done = {k: r for k, r in done.items() if not r.get("error")}
+    labels = data.labels
+    ids_all = np.arange(n)
+    my_ids = ids_all[rank::world]
+    grid_ids = ids_all if cfg.save_images < 0 else ids_all[: cfg.save_images]
+    grid_set = set(int(i) for i in grid_ids)
+
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if rank == 0:
+        _write_meta(out, rb, data, n, device, models, status="running", extra={"started": started})
+
+    new_rows = 0
+    batches_done = 0
+    t_run = time.perf_counter()
+    for mask_spec in cfg.masks:
+        masks_all, source = image_masks(mask_spec, ids_all, (size, size), cfg.seed, data_masks, mask_file)
+        if rank == 0 and len(grid_ids):
+            x_grid = data.images[grid_ids]
+            _save_npz(out / "images" / f"inputs__{_slug(mask_spec)}.npz", ids=grid_ids,
+                      target=x_grid, known=masks_all[grid_ids])
+        for method in rb.methods:
+            cols = _config_columns(rb, method, mask_spec, source, models, device)
+            todo = []
+            for i in my_ids:
+                key = (int(i), method.name, mask_spec)
+                _check_resume(done, key, cols, out)
+                if key not in done:
+                    todo.append(int(i))
+            batches = [todo[k:k + cfg.batch_size] for k in range(0, len(todo), cfg.batch_size)]
+            bar = _bar(len(todo), f"{method.label} | {mask_spec}", cfg.progress and rank == 0)
+            for batch_ids in batches:
+                rows = _run_batch(rb, method, mask_spec, batch_ids, data, labels, masks_all, models,
+                                  device, cols, out, grid_set, rank)
+                store.append(rows)
+                new_rows += len(rows)
+                batches_done += 1
+                if bar is not None:
+                    ok = [r["psnr"] for r in rows if not r.get("error")]
+                    bar.update(len(rows))
+                    if ok:
+                        bar.set_postfix(psnr=f"{np.mean(ok):.2f}")
+                if on_batch is not None:
+                    on_batch(BatchInfo(method.name, mask_spec, list(batch_ids), batches_done))
+            if bar is not None:
+                bar.close()
+
+    if distributed:
+        torch.distributed.barrier()
+    report = None
+    rows: list[dict[str, Any]] = []
+    if rank == 0:
+        store.merge()
+        rows = read_rows(out)
+        rows_to_csv(out)
+        errors = sum(1 for r in rows if r.get("error"))
+        _write_meta(out, rb, data, n, device, models, status="complete",
+                    extra={"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           "rows": len(rows), "errors": errors, "new_rows": new_rows,
+                           "wall_seconds": round(time.perf_counter() - t_run, 2)})
+        if cfg.report:
+            from .report import make_report
+
+            report = make_report(out, echo=say)
+        say(f"results: {out} ({len(rows)} rows, {new_rows} new"
+            + (f", {errors} failed: see the error column" if errors else "") + ")")
+    if distributed:
+        torch.distributed.barrier()
+    return BenchResult(out, rows, report, new_rows)
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def _run_batch(rb, method, mask_spec, batch_ids, data, labels, masks_all, models, device, cols,
+               out, grid_set, rank) -> list[dict[str, Any]]:
+    """Rows of one batch; a failing batch is retried image by image, so one bad image costs one
+    error row, not the batch."""
+    try:
+        return _run_images(rb, method, mask_spec, batch_ids, data, labels, masks_all, models,
+                           device, cols, out, grid_set, rank)
+    except Exception as e:  # noqa: BLE001 - recorded in the rows, the sweep goes on
+        if len(batch_ids) == 1:
+            return [_error_row(batch_ids[0], method, mask_spec, cols, labels, e, rank)]
+        rows = []
+        for i in batch_ids:
+            try:
+                rows += _run_images(rb, method, mask_spec, [i], data, labels, masks_all, models,
+                                    device, cols, out, grid_set, rank)
+            except Exception as e1:  # noqa: BLE001
+                rows.append(_error_row(i, method, mask_spec, cols, labels, e1, rank))
+        return rows
+
+
+def _error_row(i, method, mask_spec, cols, labels, e, rank) -> dict[str, Any]:
+    return {"image_id": int(i), "method": method.name, "mask": mask_spec, **cols,
+            "label": None if labels is None else int(labels[i]), "rank": rank,
+            "error": f"{type(e).__name__}: {e}"[:2000]}
+
+
+def _run_images(rb, method, mask_spec, ids, data, labels, masks_all, models, device, cols, out,
+                grid_set, rank) -> list[dict[str, Any]]:
+    from .metrics import inpainting_metrics
+
+    cfg = rb.config
+    idx = np.asarray(ids)
+    x, _ = data.get_batch(idx)
+    x = x.to(device)
+    mask = torch.from_numpy(masks_all[idx].astype(np.float32))[:, None].to(device)
+    y = torch.where(mask.bool().expand_as(x), x, torch.zeros((), device=device))  # hole never read
+    run = _run_search if method.kind == "search" else _run_baseline
+    _sync(device)
+    t0 = time.perf_counter()
+    res = run(method, rb, models, y, mask, mask_spec, ids)
+    _sync(device)
+    seconds = (time.perf_counter() - t0) / len(ids)
+
+    scored = inpainting_metrics(res.output, x, mask)
+    plain = inpainting_metrics(res.overlay, x, mask)
+    ev = _evaluate(models.evaluator, res.output, x) if models.evaluator is not None else None
+
+    tag = f"r{rank}-{ids[0]}-{len(ids)}-{_config_digest(list(map(int, ids)), 8)}"
+    folder = f"{_slug(method.name)}__{_slug(mask_spec)}"
+    history_file = None
+    if res.history:
+        history_file = f"histories/{folder}/{tag}.npz"
+        arrays = {}
+        for k, v in res.history.items():
+            v = np.asarray(v, dtype=np.float64).reshape(len(v), -1)
+            arrays[f"sum__{k}"] = np.nansum(np.where(np.isfinite(v), v, np.nan), axis=1)
+            arrays[f"count__{k}"] = np.isfinite(v).sum(1)
+        _save_npz(out / history_file, ids=idx, **arrays)
+    images_file = None
+    in_grid = [k for k, i in enumerate(ids) if int(i) in grid_set]
+    if in_grid:
+        images_file = f"images/{folder}/{tag}.npz"
+        sel = torch.as_tensor(in_grid, device=res.output.device)
+        extra = {"g": to_uint8(res.g[sel])} if res.g is not None else {}
+        _save_npz(out / images_file, ids=idx[in_grid], output=to_uint8(res.output[sel]),
+                  overlay=to_uint8(res.overlay[sel]), **extra)
+
+    rows = []
+    for k, i in enumerate(ids):
+        label = None if labels is None else int(labels[i])
+        row = {"image_id": int(i), "method": method.name, "mask": mask_spec, **cols,
+               "label": label, "hole_fraction": float(1.0 - masks_all[i].mean()),
+               "rank": rank, "seconds": seconds}
+        for m, v in scored.items():
+            row[m] = float(v[k])
+        for m, v in plain.items():
+            row[f"{m}_overlay"] = float(v[k])
+        if res.total is not None:
+            row["loss_total"] = float(res.total[k])
+        for t, v in res.terms.items():
+            row[f"loss_{t}"] = float(v[k])
+        if ev is not None:
+            pred, pred_gt = ev
+            row["eval_pred"] = int(pred[k])
+            row["eval_pred_gt"] = int(pred_gt[k])
+            if label is not None and label >= 0:
+                row["eval_correct"] = bool(pred[k] == label)
+                row["eval_correct_gt"] = bool(pred_gt[k] == label)
+        row["history_file"] = history_file
+        row["images_file"] = images_file if int(i) in grid_set else None
+        row["error"] = ""
+        rows.append(row)
+    return rows
+
+
+@torch.no_grad()
+def _evaluate(evaluator, output: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    _, logits = evaluator(output)
+    _, logits_gt = evaluator(target)
+    return logits.argmax(1).cpu().numpy(), logits_gt.argmax(1).cpu().numpy()
+
+
+def _write_meta(out: Path, rb: ResolvedBench, data, n: int, device: torch.device, models: _Models,
+                status: str, extra: dict[str, Any] | None = None) -> None:
+    cfg = rb.config
+    path = out / "meta.json"
+    previous = []
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+            previous = old.get("previous_runs", [])
+            if status == "running":
+                previous.append({k: old.get(k) for k in ("argv", "git_commit", "started", "status")})
+        except (OSError, json.JSONDecodeError):
+            previous = []
+    meta = run_metadata({**dataclasses.asdict(cfg), "device_resolved": str(device)})
+    meta.update({
+        "kind": "inpaintkit.bench/1",
+        "mode": rb.mode,
+        "status": status,
+        "methods": [dataclasses.asdict(m) for m in rb.methods],
+        "masks": list(cfg.masks),
+        "data": {"spec": cfg.data, "split": cfg.split, "n": n, "image_size": data.image_size,
+                 "num_classes": data.num_classes, "has_labels": data.labels is not None},
+        "model_ids": models.ids,
+        "scored": {"search": cfg.blend, "baseline": "own fill, not blended"},
+        "notes": rb.notes,
+        "previous_runs": previous[-20:],
+    })
+    if extra:
+        meta.update(extra)
+    atomic_write_json(path, meta)
