@@ -42,10 +42,16 @@ def random_crop(x: torch.Tensor, mode: str = "rrc", g: torch.Generator | None = 
         return x
     b, _, h, w = x.shape
     if mode == "shift":
-        # integer pixel shifts, so bilinear sampling is exact; reflection fills the border
-        dx = torch.randint(-pad, pad + 1, (b,), generator=g).float() * (2.0 / w)
-        dy = torch.randint(-pad, pad + 1, (b,), generator=g).float() * (2.0 / h)
-        sx = sy = torch.ones(b)
+        # exact integer translation: reflection-pad, then index each image's window
+        dx = torch.randint(-pad, pad + 1, (b,), generator=g).to(x.device)
+        dy = torch.randint(-pad, pad + 1, (b,), generator=g).to(x.device)
+        if pad == 0:
+            return x
+        xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        rows = (torch.arange(h, device=x.device)[None] + pad + dy[:, None])[:, :, None]  # (B, H, 1)
+        cols = (torch.arange(w, device=x.device)[None] + pad + dx[:, None])[:, None, :]  # (B, 1, W)
+        bi = torch.arange(b, device=x.device)[:, None, None]
+        return xp.permute(0, 2, 3, 1)[bi, rows, cols].permute(0, 3, 1, 2).contiguous()
     elif mode == "rrc":
         area = _u(b, scale[0], scale[1], g)
         logr = _u(b, math.log(3 / 4), math.log(4 / 3), g)
@@ -55,6 +61,7 @@ def random_crop(x: torch.Tensor, mode: str = "rrc", g: torch.Generator | None = 
         dy = (2 * torch.rand(b, generator=g) - 1) * (1 - sy)
     else:
         raise ValueError(f"crop mode must be 'none', 'shift' or 'rrc', got {mode!r}")
+    # rrc: one affine resampling for the whole batch
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, dx, sy, dy
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
