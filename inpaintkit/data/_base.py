@@ -189,7 +189,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()                  # decode now, so that a truncated file fails here
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+            return np.array(im.convert("RGB"), dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise DatasetError(f"cannot read image file {path}: {e}") from e
 
@@ -250,12 +250,13 @@ def read_mat(path: str | os.PathLike, squeeze: bool = True) -> dict[str, Any]:
         DatasetError: naming the file, when it is missing or unreadable (including v7.3 files).
     """
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f".mat file not found: {path}")
     try:
         data = loadmat(path, squeeze_me=squeeze)
-    except (OSError, ValueError, TypeError, NotImplementedError) as e:
+    except (MatReadError, OSError, ValueError, TypeError, NotImplementedError) as e:
         raise DatasetError(f"cannot read .mat file {path}: {e}") from e
     return {k: v for k, v in data.items() if not k.startswith("__")}
