@@ -25,6 +25,71 @@ def models_cmd() -> None:
         click.echo(f"{name:12s} {MODELS.build(name).to_dict()}")
 
 
+@main.command("losses")
+def losses_cmd() -> None:
+    """List the registered loss terms: default weights, modes, options, inputs read."""
+    from .losses import describe_losses
+
+    click.echo(describe_losses())
+
+
+@main.command("masks")
+def masks_cmd() -> None:
+    """List the registered mask generators and the spec forms --mask accepts."""
+    from .masks import MASKS, __doc__ as doc
+
+    for name in MASKS.list():
+        first = (MASKS.get(name).__doc__ or "").strip().splitlines()
+        click.echo(f"{name:8s} {first[0] if first else ''}")
+    click.echo("\nSpec forms:" + doc.split("Spec strings", 1)[-1].split("\n", 1)[-1].rstrip())
+
+
+@main.command("inpaint")
+@click.option("--gan", required=True, type=click.Path(dir_okay=False), help="GAN checkpoint.")
+@click.option("--image", required=True, type=click.Path(), help="An image file, or a folder (run batched).")
+@click.option("--mask", default="center", show_default=True,
+              help="center, left, right, top, bottom, half, random[:p], blocks[:n], or a PNG (white = known).")
+@click.option("--losses", default=None, help="Loss spec, e.g. context,prior=0.003,sem=1e5,cat=1e6 "
+              "(inpaintkit losses). [default: context,prior; all five with --classifier]")
+@click.option("--classifier", default=None, type=click.Path(dir_okay=False),
+              help="Classifier checkpoint for the sem/cat losses.")
+@click.option("--iters", default=1500, show_default=True, type=click.IntRange(0))
+@click.option("--optimizer", type=click.Choice(["adam", "nesterov"]), default="adam", show_default=True)
+@click.option("--lr", default=None, type=float, help="Search learning rate. [default: 0.01]")
+@click.option("--restarts", default=1, show_default=True, type=click.IntRange(1),
+              help="Random initialisations per image; the best is kept.")
+@click.option("--blend", type=click.Choice(["poisson", "overlay"]), default="poisson", show_default=True)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
+              help="Images per search batch (folders).")
+@click.option("--save-all", is_flag=True, help="Also write the masked input, G(z), overlay, mask and loss curves.")
+@click.option("--threads", default=None, type=int, help="torch.set_num_threads for this process.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the masks and the starting latents.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@click.option("--out", required=True, type=click.Path(),
+              help="Output image (e.g. out.png) for one image, or a folder.")
+def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, restarts, blend,
+                batch_size, save_all, threads, seed, device, out) -> None:
+    """Inpaint an image (or a folder of images) with a trained GAN by latent search."""
+    import torch
+
+    from .inpaint import InpaintConfig, InpaintError, inpaint
+    from .losses import LossSpecError
+    from .masks import MaskError
+    from .models import CheckpointError
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = InpaintConfig(gan=gan, image=image, out=out, mask=mask, losses=losses, classifier=classifier,
+                        iters=iters, optimizer=optimizer, lr=lr, restarts=restarts, blend=blend,
+                        seed=seed, device=device, save_all=save_all, batch_size=batch_size)
+    try:
+        inpaint(cfg, progress=True, echo=click.echo)
+    except (InpaintError, LossSpecError, MaskError, KeyError) as e:
+        raise click.UsageError(str(e).strip('"')) from e
+    except (CheckpointError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+
+
 @main.group("data")
 def data_group() -> None:
     """Datasets: list the registered ones, preview samples."""

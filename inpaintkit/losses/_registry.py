@@ -140,3 +140,4 @@ def unregister_loss(name: str) -> None:
 def list_losses(pattern: str = "*") -> list[str]:
     """Registered loss names matching an fnmatch ``pattern``."""
     return LOSSES.list(pattern)
+

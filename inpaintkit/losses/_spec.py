@@ -23,7 +23,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from ._registry import DEFAULT_WEIGHTS, LOSSES
 
 __all__ = ["LossSpecError", "LossEntry", "parse_loss_spec", "format_loss_spec",
-           "default_weights_for_mask", "RANDOM_MASK_WEIGHTS"]
+           "default_weights_for_mask", "RANDOM_MASK_WEIGHTS", "describe_losses"]
 
 #: Weights the ETH study used for random masks (SPEC.md): more pixels sit near a hole, so the
 #: context loss is larger and the other terms are scaled up to match.
@@ -194,8 +194,13 @@ def _format_value(v: Any) -> str:
 
 
 def _num(v: float) -> str:
-    short = f"{v:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
-    return short if float(short) == v else repr(v)
+    """The shortest of ``100000`` / ``1e5`` style that reads back as exactly ``v``."""
+    mantissa, _, exp = f"{v:.15e}".partition("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    plain, sci = f"{v:g}", f"{mantissa}e{int(exp)}"
+    if float(plain) == v and len(plain) <= len(sci) + 1:
+        return plain
+    return sci if float(sci) == v else repr(v)
 
 
 def format_loss_spec(entries: Sequence[tuple[str, float, Mapping[str, Any]]]) -> str:
@@ -224,3 +229,26 @@ def default_weights_for_mask(mask_spec: str | None) -> dict[str, float]:
     if mask_spec is not None and mask_spec.strip().partition(":")[0].strip() == "random":
         weights.update(RANDOM_MASK_WEIGHTS)
     return weights
+
+
+def describe_losses() -> str:
+    """A table of the registered terms: default weight, random-mask weight, modes, options, inputs."""
+    lines = [f"{'name':10s} {'weight':>8s} {'random':>8s}  {'modes / options':34s} reads",
+             "-" * 96]
+    for name in LOSSES.list():
+        cls = LOSSES.get(name)
+        params = [p for p in inspect.signature(cls.__init__).parameters.values()
+                  if p.name not in ("self", "mode") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        opts = ([f"[{'|'.join(cls.modes)}]"] if cls.modes else []) + \
+               [f"{p.name}={p.default}" for p in params]
+        weight = DEFAULT_WEIGHTS[name]
+        rnd = RANDOM_MASK_WEIGHTS.get(name, weight)
+        lines.append(f"{name:10s} {_num(weight):>8s} {_num(rnd):>8s}  {' '.join(opts) or '-':34s} "
+                     f"{', '.join(sorted(cls.requires))}")
+        doc = (cls.__doc__ or "").strip().splitlines()
+        if doc:
+            lines.append(f"{'':11s}{doc[0].replace('``', '')}")
+    lines += ["", "Spec: NAME[mode,key=value]=WEIGHT joined by commas, e.g. "
+              "context[l2],prior=0.003,sem[layers=inception3b+inception4b]=1e5",
+              "Omitted weights take 'weight' ('random' for random masks, as in the ETH study)."]
+    return "\n".join(lines)

@@ -1,0 +1,281 @@
+"""Inpaint image files with a trained GAN: the library function behind ``inpaintkit inpaint``.
+
+Reads any PIL-readable image (or every image in a folder), centre-crops it to a square and resizes
+it to the GAN's size (saying so), cuts the mask, runs the batched latent search, blends, and writes
+the result, with ``save_all`` the masked input, ``G(z_hat)``, the overlay, the mask and the loss
+curves, and always a JSON file with the resolved configuration, versions, commit and per-image
+losses.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ._utils import (atomic_write_bytes, atomic_write_json, from_uint8, resolve_device,
+                     run_metadata, to_uint8)
+
+__all__ = ["InpaintConfig", "InpaintError", "inpaint", "load_image_batch", "resolve_losses",
+           "search_seed_for"]
+
+
+class InpaintError(ValueError):
+    """A user-facing problem with the inputs of :func:`inpaint` (files, sizes, options)."""
+
+
+@dataclass
+class InpaintConfig:
+    """Everything :func:`inpaint` needs; the fields are the ``inpaintkit inpaint`` options.
+
+    Args:
+        gan: GAN checkpoint (``train-gan``'s ``checkpoint.pt``).
+        image: an image file, or a folder (its top-level image files, sorted, run batched).
+        out: an image path (``.png``, ``.jpg``...) for a single image, or a folder: one
+            ``<stem>.png`` per input.
+        mask: a mask spec (``center``, ``left``, ``random:0.7``, ``blocks``...) or a PNG path;
+            image ``i`` of a folder gets the mask of seed ``seed + i``.
+        losses: loss spec; default ``context,prior``, or all five terms with a classifier.
+            Omitted weights take the defaults for the mask (:func:`default_weights_for_mask`).
+        classifier: classifier checkpoint for ``sem``/``cat``.
+        iters, optimizer, lr, restarts: see :class:`~inpaintkit.search.SearchConfig`.
+        blend: ``poisson`` or ``overlay``.
+        seed: seeds the masks and every image's starting latents.
+        device: ``cpu``, ``cuda``...; default CUDA when available.
+        save_all: also write the masked input, G(z_hat), overlay, mask and loss curves.
+        batch_size: images per search batch.
+    """
+
+    gan: str
+    image: str
+    out: str
+    mask: str = "center"
+    losses: str | None = None
+    classifier: str | None = None
+    iters: int = 1500
+    optimizer: str = "adam"
+    lr: float | None = None
+    restarts: int = 1
+    blend: str = "poisson"
+    seed: int = 0
+    device: str | None = None
+    save_all: bool = False
+    batch_size: int = 64
+
+
+def search_seed_for(seed: int, index: int) -> int:
+    """The seed of image ``index``'s starting latents: independent of batching and chunking."""
+    return (int(seed) * 1_000_003 + int(index)) % (2**63)
+
+
+def _image_files(path: Path) -> list[Path]:
+    from .data import IMAGE_EXTENSIONS
+
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise InpaintError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}")
+        return files
+    if not path.exists():
+        raise InpaintError(f"image not found: {path}")
+    return [path]
+
+
+def load_image_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[str]]:
+    """Read images, centre-crop to a square, resize to ``size``; report what was done.
+
+    Returns:
+        ``(B, 3, size, size)`` in [-1, 1], and one note per image (``""`` if it was used as is).
+
+    Raises:
+        InpaintError: naming a file that cannot be read.
+    """
+    from .data import DatasetError, center_crop, read_image, resize_images
+
+    images, notes = [], []
+    for p in paths:
+        try:
+            img = read_image(p)
+        except DatasetError as e:
+            raise InpaintError(str(e)) from e
+        h, w = img.shape[:2]
+        steps = []
+        if h != w:
+            img = np.ascontiguousarray(center_crop(img))
+            steps.append(f"centre-cropped to {img.shape[0]}x{img.shape[1]}")
+        if img.shape[0] != size:
+            img = resize_images(img[None], size)[0]
+            steps.append(f"resized to {size}x{size}")
+        images.append(img)
+        notes.append(f"{p.name}: {h}x{w} -> " + " -> ".join(steps) if steps else "")
+    return from_uint8(np.stack(images)), notes
+
+
+def resolve_losses(losses: str | None, mask: str, has_classifier: bool) -> str:
+    """The loss spec used: the default set when none is given, every weight written out."""
+    from .losses import default_weights_for_mask, format_loss_spec, parse_loss_spec
+
+    spec = losses or ("context,prior,inpaint,sem,cat" if has_classifier else "context,prior")
+    return format_loss_spec(parse_loss_spec(spec, defaults=default_weights_for_mask(mask)))
+
+
+def _save_image(path: Path, image_uint8: np.ndarray) -> None:
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    buf = io.BytesIO()
+    Image.fromarray(image_uint8).save(buf, format=fmt)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _save_curves(path: Path, history: dict[str, np.ndarray], column: int, weights: dict[str, float],
+                 title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = ["total"] + [k for k in history if k != "total"]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        ax.plot(np.arange(len(history[name])), history[name][:, column], lw=1.2)
+        ax.set_title(name if name == "total" else f"{name} (weight {weights.get(name, 1):g})", fontsize=9)
+        ax.set_xlabel("iteration", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _output_paths(cfg: InpaintConfig, inputs: list[Path], folder_input: bool) -> tuple[list[Path], Path, Path]:
+    """(result path per image, folder for the extra files, metadata path)."""
+    from .data import IMAGE_EXTENSIONS
+
+    out = Path(cfg.out)
+    if out.suffix.lower() in IMAGE_EXTENSIONS:
+        if folder_input:
+            raise InpaintError(f"--image is a folder, so --out must be a folder, not {out}")
+        return [out], out.parent, out.with_suffix(".json")
+    if out.exists() and not out.is_dir():
+        raise InpaintError(f"--out {out} exists and is not a folder")
+    return [out / f"{p.stem}.png" for p in inputs], out, out / "run.json"
+
+
+def inpaint(config: InpaintConfig, progress: bool = True,
+            echo: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Inpaint one image or a folder of images and write the results.
+
+    Args:
+        config: see :class:`InpaintConfig`.
+        progress: show a progress bar with the current loss.
+        echo: where messages go (resize notes, loss spec, outputs).
+
+    Returns:
+        The run record written to the metadata JSON: config, resolved loss spec, metadata, and
+        per image its input, output, note, mask, final losses and ``best_iter``.
+
+    Raises:
+        InpaintError: unreadable or missing images, bad ``--out``.
+        LossSpecError, MaskError, CheckpointError, FileNotFoundError, KeyError (unknown mask or
+        blend name): with messages naming the problem.
+    """
+    from .blend import BLENDS, blend
+    from .losses import LOSSES, build_loss, parse_loss_spec
+    from .masks import make_mask
+    from .models import load_gan
+    from .search import SearchConfig, latent_search
+
+    cfg = config
+    if cfg.blend not in BLENDS:
+        BLENDS.get(cfg.blend)  # KeyError listing the methods
+    if cfg.batch_size < 1:
+        raise InpaintError(f"batch size must be >= 1, got {cfg.batch_size}")
+    search_cfg = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr,
+                              restarts=cfg.restarts, seed=cfg.seed)
+    spec = resolve_losses(cfg.losses, cfg.mask, cfg.classifier is not None)
+    image_path = Path(cfg.image)
+    folder_input = image_path.is_dir()
+    inputs = _image_files(image_path)
+    outputs, extra_dir, meta_path = _output_paths(cfg, inputs, folder_input)
+
+    device = resolve_device(cfg.device)
+    feature_net = None
+    if cfg.classifier is not None:
+        try:
+            from classifiers import load_feature_network
+        except ImportError as e:
+            raise InpaintError(f"--classifier needs the classifiers package: {e}") from e
+
+    needs_d = any(LOSSES.get(e.name).requires & {"d_g", "d_composite"} for e in parse_loss_spec(spec))
+    generator, discriminator, _ = load_gan(cfg.gan, device=device, with_discriminator=needs_d)
+    size = int(generator.config.image_size)
+    if cfg.classifier is not None:
+        feature_net = load_feature_network(cfg.classifier, device=device, image_size=size)
+    loss = build_loss(spec, feature_net=feature_net)
+    echo(f"losses: {loss.spec}")
+
+    y_all, notes = load_image_batch(inputs, size)
+    for note in filter(None, notes):
+        echo(f"note: {note} (the GAN makes {size}x{size} images)")
+    masks = make_mask(cfg.mask, size, seed=cfg.seed, batch=len(inputs))
+    nz = int(generator.config.nz)
+    k = int(cfg.restarts)
+
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(inputs), cfg.batch_size):
+        idx = list(range(start, min(start + cfg.batch_size, len(inputs))))
+        x = y_all[idx].to(device)
+        m = masks[idx].to(device)
+        y = torch.where(m > 0, x, torch.full_like(x, float("nan")))  # the hole is truly unknown
+        z_init = torch.stack([torch.rand(k, nz, generator=torch.Generator().manual_seed(
+            search_seed_for(cfg.seed, i))) * 2 - 1 for i in idx])
+        if len(inputs) > cfg.batch_size:
+            echo(f"images {idx[0] + 1}-{idx[-1] + 1} of {len(inputs)}")
+        res = latent_search(generator, discriminator, y, m, loss, search_cfg, progress=progress,
+                            z_init=z_init).cpu()
+        out = blend(y.cpu(), res.g, m.cpu(), method=cfg.blend)
+        out_u8 = to_uint8(out)
+        finals = res.final_losses()
+        for j, i in enumerate(idx):
+            _save_image(outputs[i], out_u8[j])
+            rec = {"input": str(inputs[i]), "output": str(outputs[i]), "note": notes[i],
+                   "losses": finals[j], "best_iter": int(res.best_iter[j]),
+                   "best_restart": int(res.best_restart[j])}
+            if cfg.save_all:
+                stem = outputs[i].stem
+                extra = {
+                    "masked": torch.where(m[j:j + 1].cpu() > 0, x[j:j + 1].cpu(), -1.0),
+                    "generated": res.g[j:j + 1],
+                    "overlay": res.composite[j:j + 1],
+                    "mask": m[j:j + 1].cpu().expand(1, 3, -1, -1) * 2 - 1,
+                }
+                for name, img in extra.items():
+                    path = extra_dir / f"{stem}_{name}.png"
+                    _save_image(path, to_uint8(img)[0])
+                    rec[name] = str(path)
+                curves = extra_dir / f"{stem}_losses.png"
+                _save_curves(curves, res.history, j, res.weights,
+                             f"{inputs[i].name}: {loss.spec}")
+                rec["curves"] = str(curves)
+            records.append(rec)
+        echo(f"{len(idx)} image(s) in {res.seconds:.1f}s "
+             f"({len(idx) * res.iters_run / max(res.seconds, 1e-9):.1f} image-iterations/s)")
+
+    record = {
+        "config": asdict(cfg), "losses": loss.spec, "search": search_cfg.to_dict(),
+        "image_size": size, "device": str(device), "images": records,
+        "metadata": run_metadata({"inpaint": asdict(cfg)}),
+    }
+    atomic_write_json(meta_path, record)
+    for rec in records:
+        echo(f"wrote {rec['output']}")
+    echo(f"run record: {meta_path}")
+    return record
