@@ -71,8 +71,8 @@ DEFAULT_MASKS = ("center", "left", "random:0.7")
 DEFAULT_LOSSES = ("context,prior,sem,cat",)
 DEFAULT_BASELINES = ("im", "yeh")
 YEH_LOSSES = "context,prior"
-_LIBRARY_DEFAULTS = {"split": "test", "iters": 1500, "restarts": 1, "optimizer": "adam",
-                     "blend": "poisson", "batch_size": 64, "save_images": 16}
+_LIBRARY_DEFAULTS = {"masks": DEFAULT_MASKS, "split": "test", "iters": 1500, "restarts": 1,
+                     "optimizer": "adam", "blend": "poisson", "batch_size": 64, "save_images": 16}
 
 
 class BenchError(ValueError):
@@ -867,7 +867,10 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
                 bar.close()
 
     if distributed:
-        torch.distributed.barrier()
+        count = torch.tensor([new_rows], dtype=torch.long,
+                             device=device if device.type == "cuda" else "cpu")
+        torch.distributed.all_reduce(count)  # also the barrier before rank 0 merges
+        new_rows = int(count.item())
     report = None
     rows: list[dict[str, Any]] = []
     if rank == 0:

@@ -188,7 +188,8 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--mask-file", default=None, type=click.Path(dir_okay=False),
               help="npz of named (H, W) bool masks, True = known (e.g. stanford-cars-64/masks.npz).")
 @click.option("--pool", default=None, help="Dataset spec of the training images for the nn baseline.")
-@click.option("--n", "n", default=None, type=int, help="Benchmark the first N images. [default: all]")
+@click.option("--n", "-n", "n", default=None, type=int,
+              help="Benchmark the first N images. [default: all]")
 @click.option("--iters", default=None, type=int, help="Search iterations. [default: 1500]")
 @click.option("--restarts", default=None, type=int, help="Random restarts per image. [default: 1]")
 @click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")

@@ -1,0 +1,314 @@
+"""The benchmark runner: dry run through the CLI, resume after a kill, error rows, masks, presets,
+bad options, and the 2-process torchrun shard-and-merge."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from inpaintkit import bench as B
+from inpaintkit._rows import read_rows
+from inpaintkit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cfg(out, **kw):
+    base = dict(dry_run=True, out=str(out), n=4, iters=2, batch_size=2, masks=("center",),
+                baselines=("yeh", "biharmonic"), losses=("context,prior,sem,cat",), progress=False,
+                report=False)
+    base.update(kw)
+    return B.BenchConfig(**base)
+
+
+def _weights(spec):
+    from inpaintkit.losses import parse_loss_spec
+
+    return {e.name: e.weight for e in parse_loss_spec(spec)}
+
+
+def _keys(rows):
+    return [(r["image_id"], r["method"], r["mask"]) for r in rows]
+
+
+# --- end to end -------------------------------------------------------------------------------------
+
+def test_dry_run_through_the_cli(tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, [
+        "bench", "--dry-run", "--losses", "context,prior,sem,cat", "--baselines", "yeh,biharmonic",
+        "--masks", "center,random:0.7", "--n", "3", "--iters", "2", "--out", str(out),
+        "--no-progress", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    assert "Dry run" in res.output
+    assert "| mask | metric | yeh | biharmonic | context,prior,sem,cat |" in res.output
+    rows = read_rows(out)
+    assert len(rows) == 3 * 3 * 2 and len(set(_keys(rows))) == len(rows)
+    assert all(r["error"] == "" for r in rows)
+    for r in rows:
+        for m in ("psnr", "ssim", "psnr_hole", "ssim_hole", "psnr_overlay", "ssim_hole_overlay"):
+            assert np.isfinite(r[m])
+        assert r["seconds"] > 0
+        assert r["seed"] == 3
+    search = [r for r in rows if r["method_kind"] == "search"]
+    # every search row records all its final loss terms and the scored output
+    assert all("loss_context" in r and "loss_total" in r and r["scored"] == "poisson" for r in search)
+    assert all(r["loss_spec"] for r in search)
+    sem = [r for r in search if r["method"] == "context,prior,sem,cat" and r["mask"] == "random:0.7"]
+    assert _weights(sem[0]["loss_spec"]) == {"context": 1, "prior": 0.003, "sem": 1e6, "cat": 1e7}
+    base = [r for r in rows if r["method"] == "biharmonic"]
+    assert all(r["psnr"] == r["psnr_overlay"] and r["scored"] == "baseline" for r in base)
+    # semantic accuracy columns (the dry run has a random independent evaluator and labels)
+    assert all(isinstance(r["eval_correct"], bool) for r in rows)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "complete" and meta["config"]["seed"] == 3 and meta["argv"]
+    assert {p.name for p in (out / "report").iterdir()} >= {"table.md", "table.csv", "table.tex",
+                                                             "psnr_distribution.png"}
+    assert list((out / "report").glob("grid_center*.png"))
+    assert list((out / "report").glob("loss_curves_center*.png"))
+    assert (out / "rows.csv").is_file()
+    # the saved histories hold every term of the search, summed over the batch
+    h = [r["history_file"] for r in search if r["method"] == "yeh"][0]
+    with np.load(out / h) as z:
+        assert z["sum__context"].shape == (2,) and int(z["count__total"][0]) in (1, 2)
+
+
+def test_masks_are_identical_across_methods(tmp_path):
+    rows = B.run_bench(_cfg(tmp_path / "r", masks=("random:0.5",)), echo=None).rows
+    by_image = {}
+    for r in rows:
+        by_image.setdefault(r["image_id"], set()).add(r["hole_fraction"])
+    assert all(len(v) == 1 for v in by_image.values())
+    # and they are the ones image_masks gives for that seed and id
+    m, source = B.image_masks("random:0.5", [0, 1, 2, 3], (32, 32), seed=0)
+    assert source == "seeded"
+    assert [1 - m[i].mean() for i in range(4)] == [by_image[i].pop() for i in range(4)]
+
+
+def test_image_masks_from_data_and_mask_file():
+    rng = np.random.default_rng(0)
+    data_masks = rng.random((5, 16, 16)) >= 0.7
+    m, src = B.image_masks("random:0.7", [3, 1], (16, 16), 0, data_masks=data_masks)
+    assert src == "data:random_masks" and np.array_equal(m, data_masks[[3, 1]])
+    # another drop rate than the data's is generated, not silently replaced
+    _, src = B.image_masks("random:0.3", [3, 1], (16, 16), 0, data_masks=data_masks)
+    assert src == "seeded"
+    center = np.ones((16, 16), bool)
+    center[4:12, 4:12] = False
+    m, src = B.image_masks("center", [0, 2], (16, 16), 0, mask_file={"center": center})
+    assert src == "file:center" and np.array_equal(m[1], center)
+    with pytest.raises(B.BenchError, match="16x16"):
+        B.image_masks("center", [0], (32, 32), 0, mask_file={"center": center})
+    # seeded masks depend on the image id, not on the batch they are drawn in
+    a, _ = B.image_masks("random:0.7", [0, 1, 2], (16, 16), 7)
+    b, _ = B.image_masks("random:0.7", [2], (16, 16), 7)
+    assert np.array_equal(a[2], b[0]) and not np.array_equal(a[0], a[1])
+
+
+def test_npz_data_masks_and_mask_file_are_used(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    np.savez(tmp_path / "val.npz", images=images, labels=np.arange(5) % 3,
+             random_masks=rng.random((5, 32, 32)) >= 0.7)
+    left = np.ones((32, 32), bool)
+    left[:, :16] = False
+    np.savez(tmp_path / "masks.npz", left=left)
+    cfg = _cfg(tmp_path / "r", data=f"npz:{tmp_path / 'val.npz'}", masks=("left", "random:0.7"),
+               mask_file=str(tmp_path / "masks.npz"), losses=(), baselines=("yeh",), n=2)
+    rows = B.run_bench(cfg, echo=None).rows
+    src = {r["mask"]: r["mask_source"] for r in rows}
+    assert src == {"left": "file:left", "random:0.7": "data:random_masks"}
+
+
+# --- results are never lost -------------------------------------------------------------------------
+
+class _Kill(BaseException):
+    """Stands in for SIGKILL/Ctrl-C: not an Exception, so the sweep does not catch it."""
+
+
+def test_resume_after_a_kill_gives_every_row_once(tmp_path):
+    out = tmp_path / "r"
+    cfg = _cfg(out, masks=("center", "random:0.7"))
+
+    def kill_after_3(info):
+        if info.batches_done == 3:
+            raise _Kill
+
+    with pytest.raises(_Kill):
+        B.run_bench(cfg, echo=None, on_batch=kill_after_3)
+    assert len(read_rows(out)) == 3 * 2  # three batches of two images were on disk
+    res = B.run_bench(cfg, echo=None)
+    rows = read_rows(out)
+    keys = _keys(rows)
+    assert len(keys) == len(set(keys)) == 4 * 3 * 2
+    assert res.new_rows == 4 * 3 * 2 - 6
+    # a third run has nothing left to do
+    assert B.run_bench(cfg, echo=None).new_rows == 0
+    # and the resumed results equal those of an uninterrupted run (seeds are per image)
+    fresh = {(r["image_id"], r["method"], r["mask"]): r for r in
+             B.run_bench(_cfg(tmp_path / "fresh", masks=("center", "random:0.7")), echo=None).rows}
+    for r in rows:
+        f = fresh[(r["image_id"], r["method"], r["mask"])]
+        assert r["psnr"] == pytest.approx(f["psnr"], abs=1e-6)
+        assert r["ssim_hole"] == pytest.approx(f["ssim_hole"], abs=1e-6)
+
+
+def test_rerun_with_another_config_refuses_to_mix(tmp_path):
+    B.run_bench(_cfg(tmp_path / "r", n=2), echo=None)
+    with pytest.raises(B.BenchError, match=r"iters: 2 -> 3"):
+        B.run_bench(_cfg(tmp_path / "r", n=2, iters=3), echo=None)
+    # more images or another mask extend the run
+    res = B.run_bench(_cfg(tmp_path / "r", n=3), echo=None)
+    assert res.new_rows == 3 and len(res.rows) == 9
+
+
+def test_a_failing_method_becomes_error_rows_and_the_sweep_goes_on(tmp_path):
+    from inpaintkit.baselines import BASELINES, register_baseline
+
+    @register_baseline("_test_boom")
+    def boom(y, mask):
+        """Always fails."""
+        raise RuntimeError("solver diverged")
+
+    @register_baseline("_test_flaky")
+    def flaky(y, mask):
+        """Fails on batches of more than one image (an image-specific failure stands in)."""
+        if y.shape[0] > 1:
+            raise RuntimeError("batch too big")
+        return torch.where(mask.bool().expand_as(y), y, torch.zeros_like(y))
+
+    try:
+        cfg = _cfg(tmp_path / "r", baselines=("_test_boom", "_test_flaky", "yeh"), losses=(),
+                   report=True)
+        rows = B.run_bench(cfg, echo=None).rows
+    finally:
+        BASELINES.unregister("_test_boom")
+        BASELINES.unregister("_test_flaky")
+    boom_rows = [r for r in rows if r["method"] == "_test_boom"]
+    assert len(boom_rows) == 4 and all("RuntimeError: solver diverged" in r["error"] for r in boom_rows)
+    # a failing batch is retried image by image
+    assert all(r["error"] == "" for r in rows if r["method"] == "_test_flaky")
+    assert all(r["error"] == "" for r in rows if r["method"] == "yeh")
+    md = (tmp_path / "r" / "report" / "table.md").read_text()
+    assert "4 (image, method, mask) rows failed" in md and "_test_boom: 4" in md
+
+
+# --- options ------------------------------------------------------------------------------------------
+
+def test_paper_preset_and_explicit_overrides():
+    rb = B.resolve_config(B.BenchConfig(preset="paper-table1"))
+    c = rb.config
+    assert (c.optimizer, c.iters, c.lr, c.masks) == ("nesterov", 1500, 0.01, ("center", "left", "random:0.7"))
+    assert [m.label for m in rb.methods] == ["im", "yeh", "w/o logits", "with logits"]
+    assert [m.losses for m in rb.methods] == [None, "context,prior", "context,prior,inpaint,sem",
+                                              "context,prior,inpaint,sem,cat"]
+    with_logits = rb.methods[3]
+    assert _weights(with_logits.loss_spec("center")) == {
+        "context": 1, "prior": 0.003, "inpaint": 3, "sem": 1e5, "cat": 1e6}
+    assert _weights(with_logits.loss_spec("random:0.7")) == {
+        "context": 1, "prior": 0.003, "inpaint": 30, "sem": 1e6, "cat": 1e7}
+    # yeh's monitored terms are recorded with weight 0, never optimised
+    assert _weights(rb.methods[1].loss_spec("center", c.monitor)) == {
+        "context": 1, "prior": 0.003, "inpaint": 0, "sem": 0, "cat": 0}
+    rb = B.resolve_config(B.BenchConfig(preset="paper-table1", iters=10, masks=("center",),
+                                        optimizer="adam"))
+    assert (rb.config.iters, rb.config.masks, rb.config.optimizer) == (10, ("center",), "adam")
+
+
+def test_default_methods_and_demo_mode():
+    rb = B.resolve_config(B.BenchConfig(losses=("context,prior,sem,cat",)))
+    assert rb.mode == "demo" and [m.name for m in rb.methods] == ["im", "yeh", "context,prior,sem,cat"]
+    assert rb.config.n == 32 and rb.config.data == "synthetic-cars"
+    rb = B.resolve_config(B.BenchConfig(baselines=("tv",), data="npz:x.npz"))
+    assert rb.mode == "custom" and [m.name for m in rb.methods] == ["tv"] and not rb.needs_gan
+    rb = B.resolve_config(B.BenchConfig(losses=("context, prior",), data="npz:x.npz"))
+    assert [m.name for m in rb.methods] == ["im", "yeh"]  # the same loss set as yeh runs once
+    assert any("already runs" in n for n in rb.notes)
+
+
+def test_missing_bundled_model_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(B, "ASSETS_DIR", tmp_path / "assets")
+    with pytest.raises(B.BenchError, match="synthetic-cars-gan.pt"):
+        B.run_bench(B.BenchConfig(losses=("context,prior",), baselines=("yeh",), out=str(tmp_path / "o"),
+                                  progress=False), echo=None)
+
+
+@pytest.mark.parametrize("opts, match", [
+    (dict(baselines=("magic",)), "unknown baseline 'magic'; known baselines: yeh, "),
+    (dict(masks=("hexagon",)), "bad mask 'hexagon'"),
+    (dict(losses=("context,style",)), "unknown loss 'style'"),
+    (dict(preset="paper-table9"), "known presets: paper-table1"),
+    (dict(optimizer="lbfgs"), "adam or nesterov"),
+    (dict(blend="alpha"), "unknown blend 'alpha'"),
+    (dict(n=0), "--n must be a positive integer"),
+    (dict(monitor=("sharpness",)), "unknown loss term"),
+    (dict(losses=(), baselines=()), "nothing to run"),
+])
+def test_bad_options_are_rejected_before_any_work(tmp_path, opts, match):
+    with pytest.raises(B.BenchError, match=match):
+        B.run_bench(_cfg(tmp_path / "r", **opts), echo=None)
+    assert not (tmp_path / "r" / "rows.jsonl").exists()
+
+
+def test_n_larger_than_the_data(tmp_path):
+    with pytest.raises(B.BenchError, match="--n 9 but the test split of .* has only 4 images"):
+        B.run_bench(_cfg(tmp_path / "r", data="synthetic-cars:4", n=9), echo=None)
+
+
+def test_checkpoint_for_another_image_size(tmp_path, tiny_checkpoint):
+    # tiny_checkpoint is a 32x32 dcgan_test; synthetic-cars renders 64x64 by default
+    cfg = B.BenchConfig(data="synthetic-cars:4", gan=str(tiny_checkpoint), baselines=("yeh",),
+                        losses=(), n=2, iters=1, out=str(tmp_path / "r"), progress=False)
+    with pytest.raises(B.BenchError, match="32x32.*64x64"):
+        B.run_bench(cfg, echo=None)
+
+
+def test_gan_required_with_custom_data(tmp_path):
+    cfg = B.BenchConfig(data=f"npz:{tmp_path / 'val.npz'}", baselines=("yeh",), losses=(), n=2,
+                        out=str(tmp_path / "r"), progress=False)
+    with pytest.raises(B.BenchError, match="--gan CKPT is required"):
+        B.run_bench(cfg, echo=None)
+
+
+def test_cli_bad_option_exits_with_usage_error(tmp_path):
+    res = CliRunner().invoke(main, ["bench", "--dry-run", "--baselines", "magic", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "unknown baseline 'magic'" in res.output
+
+
+# --- torchrun ------------------------------------------------------------------------------------------
+
+def test_torchrun_two_processes_shard_and_merge(tmp_path):
+    out = tmp_path / "dist"
+    args = ["bench", "--dry-run", "--losses", "context,prior", "--baselines", "biharmonic",
+            "--masks", "center", "-n", "5", "--iters", "2", "--batch-size", "2", "--no-progress",
+            "--out", str(out)]
+    # (-n, not --n: torchrun's own parser would take --n for an ambiguous abbreviation)
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "inpaintkit.cli", *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = read_rows(out)
+    keys = _keys(rows)
+    assert len(keys) == len(set(keys)) == 5 * 2
+    assert {r["rank"] for r in rows} == {0, 1}
+    assert {r["image_id"] for r in rows if r["rank"] == 1} == {1, 3}
+    assert not list(out.glob("rows.rank*.jsonl"))  # merged by rank 0
+    assert (out / "report" / "table.md").is_file()
+    assert proc.stdout.count("## Inpainting benchmark") == 1  # only rank 0 prints the table
+    assert "(10 rows, 10 new)" in proc.stdout
+    # the shards give the same numbers as one process (per-image seeds and masks)
+    single = {tuple(k): r for k, r in zip(_keys(rows), rows)}
+    res = CliRunner().invoke(main, [*args[:-1], str(tmp_path / "one")])
+    assert res.exit_code == 0, res.output
+    for r in read_rows(tmp_path / "one"):
+        assert r["psnr"] == pytest.approx(single[(r["image_id"], r["method"], r["mask"])]["psnr"], abs=1e-6)
