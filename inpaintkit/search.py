@@ -296,7 +296,8 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
                          f"checkpoint for this size")
     b, k = y.shape[0], int(config.restarts)
     n = b * k
-    y = y.to(device=device, dtype=torch.float32)
+    dtype = next((p.dtype for p in generator.parameters() if p.is_floating_point()), torch.float32)
+    y = y.to(device=device, dtype=dtype)
     mask = torch.as_tensor(mask).to(device)
     if k > 1:
         y = y.repeat_interleave(k, 0)
@@ -305,7 +306,7 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
     prepared = loss.prepare(y, mask)  # validates y and mask
 
     names = loss.names
-    z = _initial_z(z_init, b, k, nz, config.seed).to(device).requires_grad_(True)
+    z = _initial_z(z_init, b, k, nz, config.seed).to(device, dtype).requires_grad_(True)
     opt = _LatentOptimizer(z, config)
 
     iters = int(config.iters)
