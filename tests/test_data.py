@@ -28,25 +28,29 @@ def _solid(h: int, w: int, colour) -> np.ndarray:
     return np.broadcast_to(np.asarray(colour, np.uint8), (h, w, 3)).copy()
 
 
-# --- fixture writers, one per registered dataset ---------------------------------------------------
+# --- fixture writers, one per registered dataset --------------------------------------------------
 
 CARS_CLASSES = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Audi TT Coupe 2012"]
 # (fname, size (w, h), bbox x1, y1, x2, y2 (1-based inclusive), class (1-based))
-CARS_TRAIN = [("00001.jpg", (48, 40), (9, 5, 40, 28), 1), ("00002.jpg", (64, 48), (1, 1, 64, 48), 2),
-              ("00003.jpg", (40, 56), (5, 9, 36, 48), 3), ("00004.jpg", (56, 40), (17, 9, 48, 40), 2)]
+CARS_TRAIN = [("00001.jpg", (48, 40), (9, 5, 40, 28), 1),
+              ("00002.jpg", (64, 48), (1, 1, 64, 48), 2),
+              ("00003.jpg", (40, 56), (5, 9, 36, 48), 3),
+              ("00004.jpg", (56, 40), (17, 9, 48, 40), 2)]
 CARS_TEST = [("00001.jpg", (48, 40), (9, 9, 40, 32), 3), ("00002.jpg", (40, 40), (9, 1, 32, 40), 1)]
 
 
 def _annotations(rows, with_class: bool = True, drop: str | None = None) -> dict:
-    """The devkit's struct array layout: (1, N) struct with (1, 1) numeric fields and a str fname."""
-    names = ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"] + (["class"] if with_class else []) + ["fname"]
+    """The devkit's layout: a (1, N) struct with (1, 1) numeric fields and a str fname."""
+    names = ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"] + (["class"] if with_class else [])
+    names += ["fname"]
     names = [n for n in names if n != drop]
     ann = np.zeros((1, len(rows)), dtype=[(n, "O") for n in names])
     for i, (fname, _, box, cls) in enumerate(rows):
         values = dict(zip(["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"], box), fname=fname)
         values["class"] = cls
         for n in names:
-            ann[0, i][n] = np.array([values[n]]) if n == "fname" else np.array([[values[n]]], np.uint16)
+            ann[0, i][n] = (np.array([values[n]]) if n == "fname"
+                            else np.array([[values[n]]], np.uint16))
     return {"annotations": ann}
 
 
@@ -167,7 +171,7 @@ def test_flips_follow_the_split_and_the_generator():
     assert 0 < sum(flipped) < 16
 
 
-# --- stanford-cars ---------------------------------------------------------------------------------
+# --- stanford-cars --------------------------------------------------------------------------------
 
 def test_stanford_cars_train(tmp_path):
     root = make_stanford_cars(tmp_path / "cars")
@@ -202,7 +206,8 @@ def test_stanford_cars_test_split_and_fallback(tmp_path):
 def test_bbox_crop_is_one_based_inclusive_and_clamped():
     img = np.arange(10 * 12).reshape(10, 12, 1).repeat(3, -1)
     crop = _bbox_crop(img, np.array([2, 3, 5, 4]), "x.jpg")        # x 2..5, y 3..4
-    assert crop.shape == (2, 4, 3) and crop[0, 0, 0] == img[2, 1, 0] and crop[-1, -1, 0] == img[3, 4, 0]
+    assert crop.shape == (2, 4, 3)
+    assert crop[0, 0, 0] == img[2, 1, 0] and crop[-1, -1, 0] == img[3, 4, 0]
     assert _bbox_crop(img, np.array([0, 0, 99, 99]), "x.jpg").shape == (10, 12, 3)
     with pytest.raises(DatasetError, match="x.jpg"):
         _bbox_crop(img, np.array([6, 3, 5, 4]), "x.jpg")
@@ -258,7 +263,7 @@ def test_fixture_matches_the_real_devkit_layout(tmp_path, data_root):
     assert "class" not in test and len(test["fname"]) == len(test["bbox"])
 
 
-# --- folder ----------------------------------------------------------------------------------------
+# --- folder ---------------------------------------------------------------------------------------
 
 def test_folder_labels_from_subfolders(tmp_path):
     root = make_folder(tmp_path / "f")
@@ -274,7 +279,7 @@ def test_folder_unlabelled_and_split_folders(tmp_path):
     flat = tmp_path / "flat"
     _save(flat / "a.png", _solid(20, 30, RED))
     _save(flat / "one" / "b.png", _solid(20, 30, RED))
-    assert build_dataset(f"folder:{flat}").labels is None           # an image outside a class folder
+    assert build_dataset(f"folder:{flat}").labels is None           # an image outside a class
     single = tmp_path / "single"
     _save(single / "only" / "a.png", _solid(20, 30, RED))
     assert build_dataset(f"folder:{single}").labels is None         # one class folder: no labels
@@ -322,7 +327,7 @@ def test_folder_errors_name_the_file(tmp_path):
         read_image(tmp_path / "missing.png")
 
 
-# --- celeba ----------------------------------------------------------------------------------------
+# --- celeba ---------------------------------------------------------------------------------------
 
 def test_celeba_crop_and_partition(tmp_path):
     root = make_celeba(tmp_path / "celeba")
@@ -351,7 +356,7 @@ def test_celeba_without_partition_and_errors(tmp_path):
         build_dataset(f"celeba:{tmp_path}")
 
 
-# --- svhn ------------------------------------------------------------------------------------------
+# --- svhn -----------------------------------------------------------------------------------------
 
 def test_svhn(tmp_path):
     root = make_svhn(tmp_path / "svhn")
@@ -361,7 +366,8 @@ def test_svhn(tmp_path):
     assert ds.labels.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]   # 10 means the digit 0
     assert ds.class_names == [str(d) for d in range(10)]
     assert len(build_dataset(f"svhn:{root}", split="test")) == 5
-    assert build_dataset(f"svhn:{root / 'test_32x32.mat'}", image_size=16).images.shape == (5, 16, 16, 3)
+    one_file = build_dataset(f"svhn:{root / 'test_32x32.mat'}", image_size=16)
+    assert one_file.images.shape == (5, 16, 16, 3)
     with pytest.raises(DatasetError, match="'train' and 'test'"):
         build_dataset(f"svhn:{root}", split="val")
 
@@ -380,7 +386,7 @@ def test_svhn_errors_name_the_file(tmp_path):
         build_dataset(f"svhn:{tmp_path}", split="test")
 
 
-# --- preview and CLI -------------------------------------------------------------------------------
+# --- preview and CLI ------------------------------------------------------------------------------
 
 def test_image_grid():
     imgs = np.stack([_solid(4, 5, (i, i, i)) for i in range(1, 6)])

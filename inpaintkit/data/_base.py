@@ -244,7 +244,7 @@ def load_image_files(paths: Sequence[str | os.PathLike], size: int,
 
 
 def read_mat(path: str | os.PathLike, squeeze: bool = True) -> dict[str, Any]:
-    """Read a MATLAB ``.mat`` file with :func:`scipy.io.loadmat` (variables only, no ``__header__``).
+    """Read a MATLAB ``.mat`` file with :func:`scipy.io.loadmat`: its variables, without headers.
 
     Raises:
         DatasetError: naming the file, when it is missing or unreadable (including v7.3 files).

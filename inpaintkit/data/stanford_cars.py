@@ -5,12 +5,12 @@ Layout (as distributed by Krause et al. 2013)::
     ROOT/cars_train/00001.jpg ...            training images
     ROOT/cars_test/00001.jpg ...             test images
     ROOT/devkit/cars_meta.mat                class_names (196,)
-    ROOT/devkit/cars_train_annos.mat         annotations: bbox_x1, bbox_y1, bbox_x2, bbox_y2, class, fname
-    ROOT/cars_test_annos_withlabels.mat      the same for the test images (released later, with class)
+    ROOT/devkit/cars_train_annos.mat         annotations: bbox_x1..bbox_y2, class, fname
+    ROOT/cars_test_annos_withlabels.mat      the same for the test images (released later)
 
 Every ``.mat`` file is also accepted directly in ROOT or in ROOT/devkit. Without
-``cars_test_annos_withlabels.mat`` the test split falls back to ``devkit/cars_test_annos.mat``, which
-has boxes but no classes, so the test images come unlabelled.
+``cars_test_annos_withlabels.mat`` the test split falls back to ``devkit/cars_test_annos.mat``,
+which has boxes but no classes, so the test images come unlabelled.
 
 Each image is cropped to its bounding box (1-based, inclusive corners, clamped to the image) and
 resized to ``image_size x image_size`` without keeping the aspect ratio, which is how the
@@ -60,7 +60,8 @@ def read_cars_annotations(path: str | Path, need_class: bool = True) -> dict[str
     """Read a devkit annotation file.
 
     Args:
-        path: ``cars_train_annos.mat``, ``cars_test_annos_withlabels.mat`` or ``cars_test_annos.mat``.
+        path: ``cars_train_annos.mat``, ``cars_test_annos_withlabels.mat`` or
+            ``cars_test_annos.mat``.
         need_class: raise if the ``class`` field is missing.
 
     Returns:

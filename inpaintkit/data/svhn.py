@@ -51,7 +51,8 @@ def svhn(arg: str | None, split: str = "train", image_size: int | None = None,
         raise DatasetError(f"{path}: expected X of shape (H, W, 3, N) and N labels, got X "
                            f"{x.shape} and {y.size} labels")
     if y.size and (y.min() < 0 or y.max() > 10):
-        raise DatasetError(f"{path}: labels must be 1..10 (10 = digit 0), found {y.min()}..{y.max()}")
+        raise DatasetError(f"{path}: labels must be 1..10 (10 = digit 0), found "
+                           f"{y.min()}..{y.max()}")
     images = np.ascontiguousarray(x.transpose(3, 0, 1, 2)).astype(np.uint8, copy=False)
     if image_size is not None and int(image_size) != images.shape[1]:
         images = resize_images(images, int(image_size))

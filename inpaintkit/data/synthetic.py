@@ -84,13 +84,13 @@ BODY_STYLES: tuple[BodyStyle, ...] = (
         bottom=_bottom(0.045, 0.075), belt=0.207, windows=(0.31, 0.70),
         pillars=((0.47, 0.016),), doors=(0.285, 0.472, 0.68), head=(0.145, 0.17),
         tail=(0.16, 0.19)),
-    BodyStyle(  # short, tall, near-vertical hatch
-        "hatchback", 0.76, 0.082, (0.16, 0.82),
-        top=((0, 0.15), (0.01, 0.27), (0.035, 0.33), (0.08, 0.355), (0.46, 0.36), (0.5, 0.355),
-             (0.66, 0.245), (0.88, 0.215), (0.98, 0.185), (1, 0.14)),
-        bottom=_bottom(0.05, 0.085), belt=0.235, windows=(0.06, 0.645),
-        pillars=((0.19, 0.05), (0.43, 0.02)), doors=(0.27, 0.43, 0.64), head=(0.165, 0.19),
-        tail=(0.22, 0.27)),
+    BodyStyle(  # short, tall, blunt nose, near-vertical hatch
+        "hatchback", 0.74, 0.08, (0.16, 0.83),
+        top=((0, 0.15), (0.01, 0.29), (0.035, 0.36), (0.08, 0.385), (0.46, 0.39), (0.5, 0.385),
+             (0.64, 0.265), (0.84, 0.24), (0.96, 0.215), (1, 0.15)),
+        bottom=_bottom(0.05, 0.085), belt=0.25, windows=(0.06, 0.625),
+        pillars=((0.19, 0.05), (0.42, 0.02)), doors=(0.27, 0.42, 0.62), head=(0.18, 0.205),
+        tail=(0.24, 0.29)),
     BodyStyle(  # two doors, long sloping fastback
         "coupe", 0.88, 0.075, (0.18, 0.80),
         top=((0, 0.145), (0.012, 0.185), (0.12, 0.195), (0.3, 0.262), (0.42, 0.278), (0.5, 0.276),
@@ -103,15 +103,17 @@ BODY_STYLES: tuple[BodyStyle, ...] = (
              (0.985, 0.16), (1, 0.12)),
         bottom=_bottom(0.035, 0.065), belt=0.2, windows=None, pillars=(),
         doors=(0.37, 0.64), head=(0.135, 0.16), tail=(0.15, 0.18),
-        dark=(("bar", 0.08, 0.22, 0.19, 0.222), ("disc", 0.33, 0.235, 0.036),
-              ("disc", 0.47, 0.238, 0.037), ("slant", 0.625, 0.19, 0.55, 0.28, 0.022))),
-    BodyStyle(  # long flat roof to a near-vertical tailgate, roof rails
+        dark=(("bar", 0.08, 0.22, 0.19, 0.225), ("disc", 0.33, 0.24, 0.042),
+              ("disc", 0.47, 0.243, 0.043), ("slant", 0.625, 0.19, 0.55, 0.285, 0.03))),
+    BodyStyle(  # long flat roof to a near-vertical tailgate, roof rails on posts
         "wagon", 0.93, 0.072, (0.18, 0.80),
-        top=((0, 0.15), (0.01, 0.26), (0.03, 0.3), (0.06, 0.31), (0.55, 0.31), (0.58, 0.305),
-             (0.70, 0.215), (0.9, 0.198), (0.985, 0.17), (1, 0.12)),
+        top=((0, 0.15), (0.01, 0.27), (0.03, 0.315), (0.06, 0.325), (0.1, 0.325), (0.101, 0.35),
+             (0.12, 0.35), (0.121, 0.325), (0.47, 0.325), (0.471, 0.35), (0.49, 0.35),
+             (0.491, 0.325), (0.55, 0.325), (0.58, 0.318), (0.70, 0.215), (0.9, 0.198),
+             (0.985, 0.17), (1, 0.12)),
         bottom=_bottom(0.045, 0.075), belt=0.207, windows=(0.05, 0.70),
         pillars=((0.16, 0.03), (0.30, 0.02), (0.47, 0.016)), doors=(0.3, 0.472, 0.68),
-        head=(0.145, 0.17), tail=(0.2, 0.25), dark=(("bar", 0.08, 0.52, 0.305, 0.327),)),
+        head=(0.145, 0.17), tail=(0.2, 0.25), dark=(("bar", 0.08, 0.52, 0.345, 0.367),)),
     BodyStyle(  # tall box, big wheels, high clearance, spare wheel and roof rails
         "suv", 0.88, 0.095, (0.19, 0.80),
         top=((0, 0.2), (0.01, 0.34), (0.03, 0.37), (0.06, 0.38), (0.56, 0.38), (0.6, 0.37),
@@ -192,7 +194,7 @@ _TAIL = np.array([s.tail for s in BODY_STYLES], np.float32) * _STRETCH
 _DARK = [tuple(_scale_dark(d) for d in s.dark) for s in BODY_STYLES]
 
 
-# --- parameters: one random stream per chunk of 256 images ------------------------------------------
+# --- parameters: one random stream per chunk of 256 images ----------------------------------------
 
 def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Vectorised HSV -> RGB, all in [0, 1]; returns (..., 3)."""
@@ -250,7 +252,7 @@ def _chunk_params(seed: int, split_id: int, chunk: int) -> dict[str, np.ndarray]
     return p
 
 
-# --- rasterisation ------------------------------------------------------------------------------------
+# --- rasterisation --------------------------------------------------------------------------------
 
 def _interp(u: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Piecewise-linear profile per image: ``u`` (n, ...) and keypoints ``pts`` (n, P, 2)."""
@@ -488,7 +490,7 @@ def _render(p: dict[str, np.ndarray], size: int, ss: int) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-# --- public API -----------------------------------------------------------------------------------------
+# --- public API -----------------------------------------------------------------------------------
 
 def render_synthetic_cars(n: int, split: str = "train", image_size: int = 64, seed: int = 0,
                           supersample: int = 2, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -532,7 +534,7 @@ def render_synthetic_cars(n: int, split: str = "train", image_size: int = 64, se
     return images, labels
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _cached(n: int, split: str, image_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     images, labels = render_synthetic_cars(n, split, image_size, seed)
     images.flags.writeable = False
