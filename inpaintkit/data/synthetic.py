@@ -4,12 +4,15 @@ Every image is one car seen from the side on a road, under a sky. The class labe
 style; the ten styles differ in silhouette (roof line, length, height, boot, bed, wheel size,
 ground clearance, roof rails, spoiler...), not only in colour, so a car with half of it missing
 still has one right answer for its type. Colours, wheels, windows, lights, backgrounds, position,
-scale and facing direction are random.
+scale and facing direction are random. Heights are drawn 1.6x the real proportions so that a side
+view fills a square frame, much as the Stanford Cars box crops are stretched when squeezed to 64x64.
 
 Rendering is vectorised with NumPy. Every shape is the region between two curves per image column
 (a roof line and a sill line, the two halves of a circle...), so each pixel's vertical coverage is
-computed exactly and the horizontal direction is supersampled (``ss`` sub-columns per pixel): the
-images are antialiased at any size (32, 64, 128...) for the cost of about two samples per pixel.
+computed exactly and the horizontal direction is supersampled (``supersample`` sub-columns per
+pixel, default 2): the images are antialiased at any size (32, 64, 128...) for the cost of about
+two samples per pixel.
+10,000 images take about 0.9 / 2.6 / 8.6 s of one CPU core at 32 / 64 / 128 px.
 
 Determinism: images are generated in fixed chunks of 256, each from its own random stream derived
 from ``(seed, split, chunk)``. The same arguments give identical bytes; the ``train``, ``test`` and
@@ -97,14 +100,14 @@ BODY_STYLES: tuple[BodyStyle, ...] = (
              (0.64, 0.2), (0.88, 0.18), (0.985, 0.155), (1, 0.115)),
         bottom=_bottom(0.035, 0.065), belt=0.19, windows=(0.27, 0.625),
         pillars=((0.35, 0.012),), doors=(0.355, 0.635), head=(0.13, 0.155), tail=(0.15, 0.18)),
-    BodyStyle(  # no roof: windscreen frame, folded hood and heads above the belt line
+    BodyStyle(  # no roof: sky above the belt line, a windscreen frame, folded hood, the driver
         "convertible", 0.86, 0.075, (0.18, 0.80),
         top=((0, 0.145), (0.012, 0.185), (0.05, 0.195), (0.6, 0.198), (0.9, 0.185),
              (0.985, 0.16), (1, 0.12)),
         bottom=_bottom(0.035, 0.065), belt=0.2, windows=None, pillars=(),
         doors=(0.37, 0.64), head=(0.135, 0.16), tail=(0.15, 0.18),
-        dark=(("bar", 0.08, 0.22, 0.19, 0.225), ("disc", 0.33, 0.24, 0.042),
-              ("disc", 0.47, 0.243, 0.043), ("slant", 0.625, 0.19, 0.55, 0.285, 0.03))),
+        dark=(("bar", 0.08, 0.22, 0.19, 0.225), ("disc", 0.47, 0.243, 0.04),
+              ("slant", 0.625, 0.19, 0.55, 0.285, 0.03))),
     BodyStyle(  # long flat roof to a near-vertical tailgate, roof rails on posts
         "wagon", 0.93, 0.072, (0.18, 0.80),
         top=((0, 0.15), (0.01, 0.27), (0.03, 0.315), (0.06, 0.325), (0.1, 0.325), (0.101, 0.35),
