@@ -8,7 +8,11 @@ or random-resized crops, colour jitter, mixup/CutMix and label smoothing (see
 
 Written into the output folder (only by rank 0 under ``torchrun``):
 
-- ``metrics.csv``: one row per epoch: lr, train/val loss, top-1, top-5, seconds; ``metrics.png``;
+- ``metrics.csv``: one row per epoch: lr (at the epoch's last step), train/val loss, top-1, top-5,
+  seconds; ``metrics.png``. Train numbers are running averages over the epoch's augmented batches:
+  the loss is the optimised objective (auxiliary heads, label smoothing and mixing included), top-k
+  is against each image's own label (before mixing). Validation numbers are plain cross-entropy and
+  top-k of the main head in eval mode, without augmentation;
 - ``best.pt``: the checkpoint with the best validation top-1 (train top-1 without ``--val``);
 - ``last.pt``: the latest epoch with the optimizer state, for ``--resume``;
 - ``config.json`` (the resolved :class:`TrainConfig`) and ``meta.json`` (argv, versions, commit).
@@ -63,7 +67,9 @@ class TrainConfig:
         data: training dataset spec (``npz:PATH``, ``synthetic-cars``...); must have labels.
         out: output folder.
         arch: ``googlenet``, ``googlenet_tiny`` or ``timm:NAME``.
-        val: validation dataset spec (same classes); None selects the best epoch by train top-1.
+        val: validation dataset spec (same classes), built with split ``test`` (a generated dataset
+            such as ``synthetic-cars`` then draws images distinct from training); None selects
+            the best epoch by train top-1.
         epochs: number of epochs.
         batch_size: global batch size (split across ranks under torchrun).
         lr: peak learning rate.
@@ -474,7 +480,8 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
             c1, c5 = _topk_correct(outs[0].detach().float(), ya)
             stats += torch.tensor([float(loss.detach()) * len(ya), c1, c5, len(ya)], dtype=torch.float64)
             if rank == 0 and i % 10 == 0:
-                bar.set_postfix(loss=f"{stats[0] / stats[3]:.3f}", top1=f"{stats[1] / stats[3]:.3f}", lr=f"{lr:.1e}")
+                bar.set_postfix(loss=f"{stats[0] / stats[3]:.3f}", top1=f"{stats[1] / stats[3]:.3f}",
+                                lr=f"{lr:.1e}", refresh=interactive)
         bar.close()
         vstats = torch.zeros(4, dtype=torch.float64)
         if val_ds is not None:
