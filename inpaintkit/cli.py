@@ -44,6 +44,16 @@ def masks_cmd() -> None:
     click.echo("\nSpec forms:" + doc.split("Spec strings", 1)[-1].split("\n", 1)[-1].rstrip())
 
 
+@main.command("baselines")
+def baselines_cmd() -> None:
+    """List the classical inpainting baselines (bench --baselines NAMES) and their options."""
+    from .baselines import baseline_options, describe_baseline, list_baselines
+
+    for name in list_baselines():
+        click.echo(f"{name:11s} {describe_baseline(name)}")
+        click.echo(f"{'':11s}   options: {', '.join(baseline_options(name)) or '(none)'}")
+
+
 @main.command("inpaint")
 @click.option("--gan", required=True, type=click.Path(dir_okay=False), help="GAN checkpoint.")
 @click.option("--image", required=True, type=click.Path(), help="An image file, or a folder (run batched).")

@@ -103,7 +103,7 @@ def list_baselines(pattern: str = "*") -> list[str]:
 def describe_baseline(name: str) -> str:
     """The first line of the baseline's docstring."""
     doc = inspect.getdoc(BASELINES.get(name)) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    return doc.strip().splitlines()[0].replace("``", "") if doc.strip() else ""
 
 
 def baseline_options(name: str) -> list[str]:
