@@ -71,7 +71,10 @@ def from_uint8(a: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def check_images(x: torch.Tensor, name: str = "images", size: tuple[int, int] | None = None) -> None:
-    """Validate a ``(B, 3, H, W)`` image batch at an API boundary: shape, size and NaN/inf."""
+    """Validate a ``(B, 3, H, W)`` image batch at an API boundary: type, shape and size.
+
+    NaN is checked by the callers, which know where it is allowed (under the hole of ``y``).
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4 or x.shape[1] != 3:
