@@ -58,8 +58,9 @@ WITH_LOGITS = "context,prior,inpaint,sem,cat"
 
 register_preset(Preset(
     name="paper-table1",
-    description=("Table 1 of the classifier-loss paper (SPEC.md): im, yeh, w/o logits, with logits; "
-                 "masks center, left, random:0.7 with the per-mask weights; 1500 Nesterov iterations"),
+    description=("Table 1 of the classifier-loss paper (SPEC.md): im, yeh, w/o logits, with "
+                 "logits; masks center, left, random:0.7 with the per-mask weights; 1500 Nesterov "
+                 "iterations"),
     options={
         "losses": (W_O_LOGITS, WITH_LOGITS),
         "baselines": ("im", "yeh"),

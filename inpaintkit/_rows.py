@@ -94,7 +94,8 @@ def load_rows(directory: str | os.PathLike):
 
     rows = read_rows(directory)
     if not rows:
-        raise FileNotFoundError(f"{directory} holds no benchmark rows ({ROWS_FILE} is missing or empty)")
+        raise FileNotFoundError(f"{directory} holds no benchmark rows ({ROWS_FILE} is missing or "
+                                "empty)")
     return pd.DataFrame(rows)
 
 

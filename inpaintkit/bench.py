@@ -27,7 +27,8 @@ resume.
 Also written to DIR: ``meta.json`` (argv, resolved config, versions, commit, machine),
 ``histories/`` (per-batch sums of every loss term's curve, for the loss-curve figure),
 ``images/`` (the inputs and each method's outputs for the first ``--save-images`` images, for the
-qualitative grids), ``rows.csv`` (a copy of the rows) and ``report/`` (see :mod:`inpaintkit.report`).
+qualitative grids), ``rows.csv`` (a copy of the rows) and ``report/`` (see
+:mod:`inpaintkit.report`).
 
 Under ``torchrun --nproc_per_node=K`` each rank takes every K-th image, writes its own rows file,
 and rank 0 merges them and writes the report once all ranks are done.
@@ -52,15 +53,17 @@ import numpy as np
 import torch
 
 from ._presets import ALL_TERMS, DEMO, DRY_RUN, get_preset, list_presets
-from ._rows import RowStore, read_rows, row_key, rows_to_csv
+from ._rows import RowStore, read_rows, rows_to_csv
 from ._utils import (atomic_write_bytes, atomic_write_json, resolve_device, run_metadata,
                      seed_everything, to_uint8)
 
 __all__ = ["BenchConfig", "BenchError", "Method", "ResolvedBench", "BenchResult", "BatchInfo",
-           "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "bundled_asset",
+           "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "assets_dir",
+           "bundled_asset",
            "DEFAULT_MASKS", "DEFAULT_LOSSES", "image_masks", "mask_seed", "search_seed"]
 
-#: Where the bundled synthetic-cars models live (inside the package, shipped with it).
+#: Where the bundled synthetic-cars models live (inside the package, shipped with it). The
+#: environment variable ``INPAINTKIT_ASSETS`` points elsewhere (see :func:`assets_dir`).
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 BUNDLED_ASSETS = {
     "gan": "synthetic-cars-gan.pt",
@@ -79,6 +82,12 @@ class BenchError(ValueError):
     """A bad benchmark option: unknown method or mask, missing model, wrong sizes, --n too large."""
 
 
+def assets_dir() -> Path:
+    """The folder of the bundled models: ``$INPAINTKIT_ASSETS`` if set, else the package's own."""
+    env = os.environ.get("INPAINTKIT_ASSETS")
+    return Path(env).expanduser() if env else ASSETS_DIR
+
+
 def bundled_asset(key: str) -> Path:
     """The path of a bundled model file, checked to exist.
 
@@ -89,7 +98,9 @@ def bundled_asset(key: str) -> Path:
         BenchError: the file is missing (it is trained by the project's own commands, see
             benchmarks/models/synthetic-cars/README.md), naming the file.
     """
-    path = ASSETS_DIR / BUNDLED_ASSETS[key]
+    if key not in BUNDLED_ASSETS:
+        raise KeyError(f"unknown bundled asset {key!r}; known: {', '.join(BUNDLED_ASSETS)}")
+    path = assets_dir() / BUNDLED_ASSETS[key]
     if not path.is_file():
         raise BenchError(
             f"the built-in benchmark needs the bundled model file {path}, which is missing. "
@@ -191,7 +202,7 @@ class Method:
 
 @dataclass
 class ResolvedBench:
-    """A :class:`BenchConfig` with every option filled in, the methods, and what to tell the user."""
+    """A :class:`BenchConfig` with every option filled in, its methods, and notes for the user."""
 
     config: BenchConfig
     methods: list[Method]
@@ -233,7 +244,7 @@ class BenchResult:
     new_rows: int = 0
 
 
-# --- resolving options ------------------------------------------------------------------------------
+# --- resolving options ----------------------------------------------------------------------------
 
 def _uses_features(spec: str | None) -> bool:
     """Whether a loss spec (or a single term name) reads classifier features or logits."""
@@ -310,8 +321,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
 
     if cfg.losses is None and cfg.baselines is None:
         cfg.losses = DEFAULT_LOSSES
-        notes.append(f"no --losses, --baselines or --preset: comparing --losses {DEFAULT_LOSSES[0]} "
-                     f"with {', '.join(DEFAULT_BASELINES)}")
+        notes.append(f"no --losses, --baselines or --preset: comparing --losses "
+                     f"{DEFAULT_LOSSES[0]} with {', '.join(DEFAULT_BASELINES)}")
     if cfg.baselines is None:
         cfg.baselines = DEFAULT_BASELINES if cfg.losses else ()
     cfg.baselines = tuple(b for b in cfg.baselines if b.lower() != "none")
@@ -376,11 +387,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
 
         bad = [t for t in cfg.monitor if t not in LOSSES]
         if bad:
-            raise BenchError(f"unknown loss term(s) {bad} in --monitor; known: {', '.join(LOSSES.list())}")
-        for m in methods:
-            if m.kind == "search":
-                for k in cfg.masks:
-                    parse_loss_spec(m.loss_spec(k, cfg.monitor))
+            raise BenchError(f"unknown loss term(s) {bad} in --monitor; known: "
+                             f"{', '.join(LOSSES.list())}")
 
     if cfg.out is None:
         key = {k: v for k, v in dataclasses.asdict(cfg).items()
@@ -402,7 +410,7 @@ def _mask_defaults(mask: str) -> dict[str, float]:
     return default_weights_for_mask(mask)
 
 
-# --- seeds and masks --------------------------------------------------------------------------------
+# --- seeds and masks ------------------------------------------------------------------------------
 
 def _hash_seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") & 0x7FFFFFFF
@@ -448,12 +456,13 @@ def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,
             validate_mask(torch.from_numpy(out[:, None].astype(np.float32)), size)
             return out, "data:random_masks"
     if mask_file is not None and (spec in mask_file or name in mask_file) and not args:
-        m = np.asarray(mask_file[spec if spec in mask_file else name])
+        key = spec if spec in mask_file else name
+        m = np.asarray(mask_file[key])
         if m.shape != tuple(size):
-            raise BenchError(f"mask {spec!r} in the mask file is {m.shape[0]}x{m.shape[1]}, but the "
-                             f"images are {size[0]}x{size[1]}")
+            raise BenchError(f"mask {spec!r} in the mask file is {m.shape[0]}x{m.shape[1]}, but "
+                             f"the images are {size[0]}x{size[1]}")
         validate_mask(torch.from_numpy(m.astype(np.float32))[None, None], size)
-        return np.repeat(m.astype(bool)[None], len(ids), 0), f"file:{spec if spec in mask_file else name}"
+        return np.repeat(m.astype(bool)[None], len(ids), 0), f"file:{key}"
     out = np.stack([make_mask(spec, size, seed=mask_seed(seed, spec, i))[0, 0].numpy() > 0.5
                     for i in ids]) if ids else np.zeros((0, *size), bool)
     return out, "seeded"
@@ -472,7 +481,7 @@ def _read_mask_file(path: str) -> dict[str, np.ndarray]:
         raise BenchError(f"cannot read --mask-file {p}: {e}") from e
 
 
-# --- models -------------------------------------------------------------------------------------
+# --- models ---------------------------------------------------------------------------------------
 
 @dataclass
 class _Models:
@@ -514,7 +523,8 @@ def _load_models(rb: ResolvedBench, data, device: torch.device) -> _Models:
         from .models import CheckpointError, load_gan
 
         try:
-            models.generator, models.discriminator, _ = load_gan(cfg.gan, image_size=size, device=device)
+            models.generator, models.discriminator, _ = load_gan(cfg.gan, image_size=size,
+                                                                 device=device)
         except (CheckpointError, FileNotFoundError) as e:
             raise BenchError(f"--gan: {e}") from e
         models.ids["gan"] = _file_id(cfg.gan)
@@ -528,11 +538,11 @@ def _load_models(rb: ResolvedBench, data, device: torch.device) -> _Models:
         models.evaluator = _load_classifier(cfg.eval_classifier, "--eval-classifier", size, device)
         models.ids["eval_classifier"] = _file_id(cfg.eval_classifier)
         if "classifier" in models.ids and models.ids["classifier"] == models.ids["eval_classifier"]:
-            raise BenchError("--eval-classifier is the same file as --classifier; semantic accuracy "
-                             "needs an independent evaluator")
+            raise BenchError("--eval-classifier is the same file as --classifier; semantic "
+                             "accuracy needs an independent evaluator")
         if num_classes is not None and models.evaluator.num_classes != num_classes:
-            raise BenchError(f"--eval-classifier predicts {models.evaluator.num_classes} classes but "
-                             f"the data has {num_classes}")
+            raise BenchError(f"--eval-classifier predicts {models.evaluator.num_classes} classes "
+                             f"but the data has {num_classes}")
     return models
 
 
@@ -593,7 +603,7 @@ def _load_pool(rb: ResolvedBench, size: int):
         raise BenchError(f"--pool {spec!r}: {e}") from e
 
 
-# --- running one batch --------------------------------------------------------------------------
+# --- running one batch ----------------------------------------------------------------------------
 
 @dataclass
 class _Output:
@@ -612,7 +622,8 @@ def _run_search(method: Method, rb: ResolvedBench, models: _Models, y: torch.Ten
     from .search import SearchConfig, latent_search
 
     cfg = rb.config
-    loss = build_loss(method.loss_spec(mask_spec, cfg.monitor or ()), feature_net=models.feature_net)
+    spec = method.loss_spec(mask_spec, cfg.monitor or ())
+    loss = build_loss(spec, feature_net=models.feature_net)
     # each image's starting latents come from its own seed, so its result does not depend on the
     # batch it is in (the search itself is batch-size invariant)
     nz, k = int(models.generator.config.nz), int(cfg.restarts)
@@ -652,7 +663,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-# --- the run ----------------------------------------------------------------------------------------
+# --- the run --------------------------------------------------------------------------------------
 
 def _dist_env() -> tuple[int, int, bool]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -718,7 +729,8 @@ def _check_resume(done: dict[tuple, dict], key: tuple, cols: dict[str, Any], out
     row = done.get(key)
     if row is None or row.get("config_hash") == cols["config_hash"]:
         return
-    diff = [f"{k}: {row.get(k)!r} -> {cols.get(k)!r}" for k in _DIFF_FIELDS if row.get(k) != cols.get(k)]
+    diff = [f"{k}: {row.get(k)!r} -> {cols.get(k)!r}" for k in _DIFF_FIELDS
+            if row.get(k) != cols.get(k)]
     raise BenchError(
         f"{out} already holds results for method {key[1]!r}, mask {key[2]!r} made with another "
         f"configuration ({'; '.join(diff) or 'a different model file'}). Use another --out, or "
@@ -753,7 +765,8 @@ def run_bench(config: BenchConfig | ResolvedBench, *, echo: Callable[[str], None
         started_dist = True
     try:
         with _preserved_rng():
-            return _run(rb, say if rank == 0 else (lambda s: None), on_batch, rank, world, distributed)
+            quiet = say if rank == 0 else (lambda s: None)
+            return _run(rb, quiet, on_batch, rank, world, distributed)
     finally:
         if started_dist:
             torch.distributed.destroy_process_group()
@@ -781,7 +794,8 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
 
     if rb.mode == "demo":
         for key in ("gan", "classifier", "eval_classifier"):
-            needed = {"gan": rb.needs_gan, "classifier": rb.needs_classifier, "eval_classifier": True}[key]
+            needed = {"gan": rb.needs_gan, "classifier": rb.needs_classifier,
+                      "eval_classifier": True}[key]
             if getattr(cfg, key) is None and needed:
                 setattr(cfg, key, str(bundled_asset(key)))
     elif rb.mode == "custom" and cfg.data != "synthetic-cars" and rb.needs_gan and cfg.gan is None:
@@ -808,7 +822,7 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     if rb.mode == "demo":
         say(f"Built-in demo (no --data/--gan/--classifier): {n} synthetic-cars {cfg.split} images, "
             f"{cfg.iters} {cfg.optimizer} iterations, masks {','.join(cfg.masks)}, bundled models "
-            f"in {ASSETS_DIR}; scaled down to run in minutes on a CPU -- pass --data, --gan and "
+            f"in {assets_dir()}; scaled down to run in minutes on a CPU -- pass --data, --gan and "
             f"--classifier (or --preset paper-table1) for a real benchmark.")
     elif rb.mode == "dry-run":
         say(f"Dry run: random dcgan_test and TinyFeatureNet models, {n} images of {size}x{size}, "
@@ -835,7 +849,8 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     batches_done = 0
     t_run = time.perf_counter()
     for mask_spec in cfg.masks:
-        masks_all, source = image_masks(mask_spec, ids_all, (size, size), cfg.seed, data_masks, mask_file)
+        masks_all, source = image_masks(mask_spec, ids_all, (size, size), cfg.seed, data_masks,
+                                        mask_file)
         if rank == 0 and len(grid_ids):
             x_grid = data.images[grid_ids]
             _save_npz(out / "images" / f"inputs__{_slug(mask_spec)}.npz", ids=grid_ids,
@@ -898,7 +913,8 @@ def _bar(total: int, desc: str, enabled: bool):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False,
+                dynamic_ncols=True)
 
 
 def _run_batch(rb, method, mask_spec, batch_ids, data, labels, masks_all, models, device, cols,
@@ -997,7 +1013,9 @@ def _run_images(rb, method, mask_spec, ids, data, labels, masks_all, models, dev
 
 
 @torch.no_grad()
-def _evaluate(evaluator, output: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def _evaluate(evaluator, output: torch.Tensor, target: torch.Tensor,
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 predictions of the evaluator on the outputs and on the ground truth."""
     _, logits = evaluator(output)
     _, logits_gt = evaluator(target)
     return logits.argmax(1).cpu().numpy(), logits_gt.argmax(1).cpu().numpy()
@@ -1013,7 +1031,8 @@ def _write_meta(out: Path, rb: ResolvedBench, data, n: int, device: torch.device
             old = json.loads(path.read_text())
             previous = old.get("previous_runs", [])
             if status == "running":
-                previous.append({k: old.get(k) for k in ("argv", "git_commit", "started", "status")})
+                keep = ("argv", "git_commit", "started", "status")
+                previous.append({k: old.get(k) for k in keep})
         except (OSError, json.JSONDecodeError):
             previous = []
     meta = run_metadata({**dataclasses.asdict(cfg), "device_resolved": str(device)})

@@ -182,12 +182,15 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 
 
 @main.command("bench")
-@click.option("--losses", multiple=True, help="A loss set to benchmark, e.g. context,prior,sem,cat; "
-              "repeat for several. Each is one method, labelled by its spec.")
-@click.option("--baselines", multiple=True, help="Comma-separated classical methods "
-              "(im, tv, lowrank, biharmonic, nn, telea...) and yeh (= the search with context,prior); "
-              "'none' for none. Default with --losses: im,yeh.")
-@click.option("--masks", multiple=True, help="Comma-separated mask specs. [default: center,left,random:0.7]")
+@click.option("--losses", multiple=True,
+              help="A loss set to benchmark, e.g. context,prior,sem,cat; repeat for several. Each "
+                   "is one method, labelled by its spec.")
+@click.option("--baselines", multiple=True,
+              help="Comma-separated classical methods (im, tv, lowrank, biharmonic, nn, telea...) "
+                   "and yeh (= the search with context,prior); 'none' for none. Default with "
+                   "--losses: im,yeh.")
+@click.option("--masks", multiple=True,
+              help="Comma-separated mask specs. [default: center,left,random:0.7]")
 @click.option("--data", default=None, help="Dataset spec. [default: the built-in synthetic-cars]")
 @click.option("--split", default=None, help="train, test or val. [default: test]")
 @click.option("--gan", default=None, type=click.Path(dir_okay=False), help="GAN checkpoint.")
@@ -196,14 +199,16 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--eval-classifier", default=None, type=click.Path(dir_okay=False),
               help="An independent classifier: adds semantic accuracy (when the data has labels).")
 @click.option("--mask-file", default=None, type=click.Path(dir_okay=False),
-              help="npz of named (H, W) bool masks, True = known (e.g. stanford-cars-64/masks.npz).")
-@click.option("--pool", default=None, help="Dataset spec of the training images for the nn baseline.")
+              help="npz of named (H, W) bool masks, True = known (stanford-cars-64/masks.npz).")
+@click.option("--pool", default=None,
+              help="Dataset spec of the training images for the nn baseline.")
 @click.option("--n", "-n", "n", default=None, type=int,
               help="Benchmark the first N images. [default: all]")
 @click.option("--iters", default=None, type=int, help="Search iterations. [default: 1500]")
 @click.option("--restarts", default=None, type=int, help="Random restarts per image. [default: 1]")
 @click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")
-@click.option("--lr", default=None, type=float, help="Search learning rate. [default: the optimiser's]")
+@click.option("--lr", default=None, type=float,
+              help="Search learning rate. [default: the optimiser's]")
 @click.option("--monitor", multiple=True, help="Loss terms to record with weight 0 in every search "
               "(for the loss-curve figure), or 'all'.")
 @click.option("--blend", default=None, help="poisson or overlay: how search outputs are scored. "
@@ -216,14 +221,15 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Run directory; rerunning with the same --out resumes. "
                    "[default: runs/bench-<hash of the options>]")
-@click.option("--preset", default=None, help="paper-table1: SPEC.md's protocol (explicit options win).")
+@click.option("--preset", default=None,
+              help="paper-table1: SPEC.md's protocol (explicit options win).")
 @click.option("--dry-run", is_flag=True, help="Tiny random models on a handful of images, for CI.")
 @click.option("--retry-errors", is_flag=True, help="Recompute rows that failed in an earlier run.")
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
-              pool, n, iters, restarts, optimizer, lr, monitor, blend, batch_size, save_images, seed,
-              device, out, preset, dry_run, retry_errors, no_report, no_progress) -> None:
+              pool, n, iters, restarts, optimizer, lr, monitor, blend, batch_size, save_images,
+              seed, device, out, preset, dry_run, retry_errors, no_report, no_progress) -> None:
     """Benchmark loss sets and baselines on the same images and masks; print the table.
 
     With no --data/--gan/--classifier it runs the built-in demo: the bundled synthetic-cars models
@@ -236,8 +242,8 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
         split=split, gan=gan, classifier=classifier, eval_classifier=eval_classifier,
         mask_file=mask_file, pool=pool, n=n, iters=iters, restarts=restarts, optimizer=optimizer,
         lr=lr, monitor=monitor or None, blend=blend, batch_size=batch_size, save_images=save_images,
-        seed=seed, device=device, out=out, preset=preset, dry_run=dry_run, retry_errors=retry_errors,
-        progress=not no_progress, report=not no_report)
+        seed=seed, device=device, out=out, preset=preset, dry_run=dry_run,
+        retry_errors=retry_errors, progress=not no_progress, report=not no_report)
     try:
         run_bench(cfg, echo=click.echo)
     except BenchError as e:
@@ -248,7 +254,8 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--compare", default=None, type=click.Path(exists=True, file_okay=False),
               help="Another run directory to put side by side.")
-@click.option("--output", type=click.Choice(["scored", "overlay"]), default="scored", show_default=True,
+@click.option("--output", type=click.Choice(["scored", "overlay"]), default="scored",
+              show_default=True,
               help="scored: the blended output of searches (as run); overlay: the plain composite.")
 @click.option("--no-figures", is_flag=True, help="Tables only.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap resampling seed.")

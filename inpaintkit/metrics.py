@@ -55,7 +55,7 @@ def list_metrics(pattern: str = "*") -> list[str]:
     return METRICS.list(pattern)
 
 
-# --- input validation ---------------------------------------------------------------------------------
+# --- input validation -----------------------------------------------------------------------------
 
 def _as_batch(a: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     if isinstance(a, torch.Tensor):
@@ -121,7 +121,7 @@ def _psnr_from_mse(mse: np.ndarray, data_range: float) -> np.ndarray:
         return 10.0 * np.log10((float(data_range) ** 2) / mse)
 
 
-# --- functions with an explicit data_range --------------------------------------------------------------
+# --- functions with an explicit data_range --------------------------------------------------------
 
 @METRICS.register("psnr")
 def psnr(pred: np.ndarray, target: np.ndarray, data_range: float) -> np.ndarray:
@@ -162,7 +162,8 @@ def hole_psnr(pred: np.ndarray, target: np.ndarray, mask, data_range: float) -> 
     return _psnr_from_mse(mse, data_range)
 
 
-def ssim_map(pred: np.ndarray, target: np.ndarray, data_range: float) -> tuple[np.ndarray, np.ndarray]:
+def ssim_map(pred: np.ndarray, target: np.ndarray, data_range: float,
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Wang et al. SSIM per image and its full map, straight from scikit-image.
 
     Returns:
@@ -217,7 +218,7 @@ def hole_ssim(pred: np.ndarray, target: np.ndarray, mask, data_range: float) -> 
     return (per_pixel * hole).reshape(len(maps), -1).sum(1) / hole.reshape(len(maps), -1).sum(1)
 
 
-# --- tensors in [-1, 1] -------------------------------------------------------------------------------
+# --- tensors in [-1, 1] ---------------------------------------------------------------------------
 
 def to_metric_arrays(x: torch.Tensor, name: str = "images") -> np.ndarray:
     """``(B, 3, H, W)`` in [-1, 1] -> uint8 NHWC, through the project's one conversion.

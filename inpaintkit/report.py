@@ -48,7 +48,7 @@ REFERENCE_METHOD = "yeh"
 _DECIMALS = {"psnr": 2, "psnr_hole": 2, "ssim": 3, "ssim_hole": 3}
 
 
-# --- statistics --------------------------------------------------------------------------------------
+# --- statistics -----------------------------------------------------------------------------------
 
 def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float, float]:
@@ -99,7 +99,7 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
-    """Exact McNemar p-value (two-sided binomial test on the discordant pairs) of paired 0/1 data."""
+    """Exact McNemar p-value of paired 0/1 data (two-sided binomial test on discordant pairs)."""
     from scipy.stats import binomtest
 
     a, b = np.asarray(a, bool), np.asarray(b, bool)
@@ -109,7 +109,7 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
     return float(binomtest(n10, n01 + n10, 0.5).pvalue)
 
 
-# --- summaries ----------------------------------------------------------------------------------------
+# --- summaries ------------------------------------------------------------------------------------
 
 def load_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
     """``DIR/meta.json``, or ``{}`` when there is none (a hand-made rows file)."""
@@ -193,7 +193,8 @@ def summarize(df, output: str = "scored", reference: str = REFERENCE_METHOD,
                     mine = sub.set_index("image_id")[col]
                     common = mine.index.intersection(ref.index)
                     if len(common):
-                        p = paired_wilcoxon(mine.loc[common].astype(float), ref.loc[common].astype(float))
+                        p = paired_wilcoxon(mine.loc[common].astype(float),
+                                            ref.loc[common].astype(float))
                 marker = ""
                 if p == p and p < alpha:
                     ref_mean = float(ref.loc[common].astype(float).mean())
@@ -236,7 +237,8 @@ def summarize_accuracy(df, reference: str = REFERENCE_METHOD, methods: Sequence[
                 if len(common):
                     p = mcnemar_exact(mine.loc[common].astype(bool), ref.loc[common].astype(bool))
                     if p < alpha:
-                        marker = "↑" if mine.loc[common].mean() > ref.loc[common].mean() else "↓"
+                        higher = mine.loc[common].mean() > ref.loc[common].mean()
+                        marker = "↑" if higher else "↓"
             recs.append({"mask": mask, "metric": "accuracy", "method": method, "n": int(vals.size),
                          "mean": mean, "ci_low": lo, "ci_high": hi, f"p_vs_{reference}": p,
                          "marker": marker})
@@ -249,7 +251,7 @@ def summarize_accuracy(df, reference: str = REFERENCE_METHOD, methods: Sequence[
     return pd.DataFrame(recs)
 
 
-# --- formatting ---------------------------------------------------------------------------------------
+# --- formatting -----------------------------------------------------------------------------------
 
 def _fmt(v: float, decimals: int) -> str:
     if v != v:
@@ -296,7 +298,8 @@ def format_table(summary, labels: dict[str, str] | None = None, show_ci: bool = 
 def markdown_table(cells, footer: str = "") -> str:
     """A GitHub-flavoured Markdown table of :func:`format_table` cells, with a footer paragraph."""
     head = ["mask", "metric", *map(str, cells.columns)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * len(cells.columns)) + "|"]
+    rule = "|" + "|".join(["---"] * 2 + ["---:"] * len(cells.columns)) + "|"
+    lines = ["| " + " | ".join(head) + " |", rule]
     last = None
     for (mask, metric), row in cells.iterrows():
         shown = mask if mask != last else ""
@@ -317,7 +320,8 @@ def _tex(s: str) -> str:
 def latex_table(cells, caption: str = "", label: str = "tab:inpainting") -> str:
     """A booktabs LaTeX table (``\\usepackage{booktabs}``) of :func:`format_table` cells."""
     ncol = len(cells.columns)
-    out = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{ll" + "r" * ncol + "}", r"\toprule",
+    out = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{ll" + "r" * ncol + "}",
+           r"\toprule",
            " & ".join(["Mask", "Metric", *(_tex(c) for c in cells.columns)]) + r" \\", r"\midrule"]
     last = None
     for (mask, metric), row in cells.iterrows():
@@ -373,7 +377,7 @@ def _footer(df, meta: dict[str, Any], output: str, reference: str, accuracy: boo
     return " ".join(lines)
 
 
-# --- figures ------------------------------------------------------------------------------------------
+# --- figures --------------------------------------------------------------------------------------
 
 def _plt():
     import matplotlib
@@ -451,7 +455,8 @@ def _wrap(s: str, width: int = 18) -> str:
     return "\n".join(s[i:i + width] for i in range(0, len(s), width))
 
 
-def loss_curves(run_dir: str | os.PathLike, df=None) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+def loss_curves(run_dir: str | os.PathLike, df=None,
+                ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     """Average per-term loss curves: ``{(method, mask): {term: (iters,) mean over images}}``.
 
     Built from the per-batch history sums the benchmark saves; only batches whose rows succeeded
@@ -463,7 +468,8 @@ def loss_curves(run_dir: str | os.PathLike, df=None) -> dict[tuple[str, str], di
         return {}
     ok = _ok(df)
     curves = {}
-    for (method, mask), sub in ok[ok["history_file"].notna()].groupby(["method", "mask"], sort=False):
+    with_history = ok[ok["history_file"].notna()]
+    for (method, mask), sub in with_history.groupby(["method", "mask"], sort=False):
         sums: dict[str, np.ndarray] = {}
         counts: dict[str, np.ndarray] = {}
         for f in dict.fromkeys(sub["history_file"]):
@@ -521,8 +527,8 @@ def plot_loss_curves(run_dir: str | os.PathLike, mask: str, df=None,
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("loss (unweighted, mean over images)")
     handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()}
-    axes[0, -1].legend([handles[t] for t in terms if t in handles], [t for t in terms if t in handles],
-                       fontsize=7)
+    shown = [t for t in terms if t in handles]
+    axes[0, -1].legend([handles[t] for t in shown], shown, fontsize=7)
     fig.suptitle(f"loss terms during the search, mask {mask}", fontsize=10)
     fig.tight_layout()
     out = Path(out) if out else run_dir / "report" / f"loss_curves_{_slug(mask)}.png"
@@ -533,7 +539,8 @@ def plot_loss_curves(run_dir: str | os.PathLike, mask: str, df=None,
 
 
 def plot_psnr_distribution(run_dir: str | os.PathLike, df=None, output: str = "scored",
-                           out: str | os.PathLike | None = None, labels: dict[str, str] | None = None):
+                           out: str | os.PathLike | None = None,
+                           labels: dict[str, str] | None = None):
     """Box plots of the per-image PSNR (full image, top; hole, bottom) per method, one panel per
     mask. Returns the figure path."""
     run_dir = Path(run_dir)
@@ -543,8 +550,8 @@ def plot_psnr_distribution(run_dir: str | os.PathLike, df=None, output: str = "s
     ok = _ok(df)
     masks, methods = _mask_order(df, meta), _method_order(df, meta)
     plt = _plt()
-    fig, axes = plt.subplots(2, len(masks), figsize=(max(4, 0.9 * len(methods) + 1) * len(masks), 6),
-                             squeeze=False)
+    width = max(4, 0.9 * len(methods) + 1) * len(masks)
+    fig, axes = plt.subplots(2, len(masks), figsize=(width, 6), squeeze=False)
     for c, mask in enumerate(masks):
         for r, metric in enumerate(("psnr", "psnr_hole")):
             ax = axes[r, c]
@@ -553,8 +560,8 @@ def plot_psnr_distribution(run_dir: str | os.PathLike, df=None, output: str = "s
                     if col in ok else np.array([]) for m in methods]
             data = [d[np.isfinite(d)] for d in data]
             ax.boxplot(data, showmeans=True)
-            ax.set_xticks(range(1, len(methods) + 1), [_wrap(labels.get(m, m), 12) for m in methods],
-                          fontsize=7)
+            ax.set_xticks(range(1, len(methods) + 1),
+                          [_wrap(labels.get(m, m), 12) for m in methods], fontsize=7)
             ax.set_title(f"{mask}: {METRIC_LABELS[metric]}", fontsize=9)
             ax.set_ylabel("dB")
             ax.grid(alpha=0.3, axis="y")
@@ -572,7 +579,7 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:48] + "-" + hashlib.sha1(s.encode()).hexdigest()[:6]
 
 
-# --- the report ---------------------------------------------------------------------------------------
+# --- the report -----------------------------------------------------------------------------------
 
 @dataclass
 class Report:
@@ -640,39 +647,31 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
         order = [f"{n} ({r})" for n in names for r in (a, b)]
         cells = format_table(pd.concat([sa, sb], ignore_index=True), methods=order)
         title = f"## Inpainting benchmark: {a} vs {b}"
-        footer += f" Side by side: columns suffixed ({a}) come from {run_dir}, ({b}) from {other_dir}; " \
-                  "significance marks are within each run."
+        footer += (f" Side by side: columns suffixed ({a}) come from {run_dir}, ({b}) from "
+                   f"{other_dir}; significance marks are within each run.")
         summary = pd.concat([summary, osum], ignore_index=True)
 
+    from ._utils import atomic_write_text
+
     md = title + "\n\n" + markdown_table(cells, footer)
-    if acc is not None and compare is None:
-        alabels = {**labels, "uncorrupted": "uncorrupted"}
-        acc_cells = format_table(acc, alabels, percent=True)
-        md += "\n### Semantic accuracy\n\n" + markdown_table(
-            acc_cells, _footer(df, meta, output, reference, accuracy=True, n_boot=n_boot))
-    files = []
-    stem = "compare_" + _slug(Path(compare).name) if compare is not None else "table"
-    p = out_dir / f"{stem}.md"
-    p.write_text(md)
-    files.append(p)
-    p = out_dir / f"{stem}.csv"
-    tidy = summary if acc is None or compare is not None else pd.concat(
-        [summary, acc.assign(run=run_dir.name)], ignore_index=True)
-    tidy.to_csv(p, index=False)
-    files.append(p)
-    p = out_dir / f"{stem}.tex"
     tex = latex_table(cells, caption=footer)
+    tidy = summary
     if acc is not None and compare is None:
-        tex += "\n" + latex_table(format_table(acc, {**labels, "uncorrupted": "uncorrupted"}, percent=True),
-                                  caption=_footer(df, meta, output, reference, accuracy=True, n_boot=n_boot),
-                                  label="tab:semantic-accuracy")
-    p.write_text(tex)
-    files.append(p)
+        acc_cells = format_table(acc, {**labels, "uncorrupted": "uncorrupted"}, percent=True)
+        acc_footer = _footer(df, meta, output, reference, accuracy=True, n_boot=n_boot)
+        md += "\n### Semantic accuracy\n\n" + markdown_table(acc_cells, acc_footer)
+        tex += "\n" + latex_table(acc_cells, caption=acc_footer, label="tab:semantic-accuracy")
+        tidy = pd.concat([summary, acc.assign(run=run_dir.name)], ignore_index=True)
+    stem = "compare_" + _slug(Path(compare).name) if compare is not None else "table"
+    files = []
+    for suffix, text in ((".md", md), (".csv", tidy.to_csv(index=False)), (".tex", tex)):
+        files.append(out_dir / f"{stem}{suffix}")
+        atomic_write_text(files[-1], text)
     if figures and compare is None:
         for mask in masks:
-            for fn in (plot_grid, plot_loss_curves):
-                f = fn(run_dir, mask, df=df, labels=labels,
-                       out=out_dir / f"{'grid' if fn is plot_grid else 'loss_curves'}_{_slug(mask)}.png")
+            for name, fn in (("grid", plot_grid), ("loss_curves", plot_loss_curves)):
+                path = out_dir / f"{name}_{_slug(mask)}.png"
+                f = fn(run_dir, mask, df=df, labels=labels, out=path)
                 if f is not None:
                     files.append(f)
         files.append(plot_psnr_distribution(run_dir, df=df, output=output, labels=labels,
@@ -680,9 +679,10 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
     from ._utils import atomic_write_json, run_metadata
 
     p = out_dir / "report_meta.json"
-    atomic_write_json(p, run_metadata({"run_dir": str(run_dir), "compare": None if compare is None
-                                       else str(compare), "output": output, "figures": figures,
-                                       "reference": reference, "seed": seed, "n_boot": n_boot}))
+    atomic_write_json(p, run_metadata({
+        "run_dir": str(run_dir), "compare": None if compare is None else str(compare),
+        "output": output, "figures": figures, "reference": reference, "seed": seed,
+        "n_boot": n_boot}))
     files.append(p)
     if echo is not None:
         echo(md)

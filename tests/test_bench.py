@@ -234,7 +234,7 @@ def test_default_methods_and_demo_mode():
 
 
 def test_missing_bundled_model_names_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(B, "ASSETS_DIR", tmp_path / "assets")
+    monkeypatch.setenv("INPAINTKIT_ASSETS", str(tmp_path / "assets"))
     with pytest.raises(B.BenchError, match="synthetic-cars-gan.pt"):
         B.run_bench(B.BenchConfig(losses=("context,prior",), baselines=("yeh",), out=str(tmp_path / "o"),
                                   progress=False), echo=None)
