@@ -268,7 +268,7 @@ def googlenet_tiny(num_classes: int, **kwargs: Any) -> GoogLeNetETH:
     """The ETH GoogLeNet at a quarter of the width (~0.5 M parameters): for tests, the synthetic
     benchmark and checkpoints small enough to bundle."""
     kwargs.setdefault("width", 0.25)
-    return GoogLeNetETH(num_classes=num_classes, **kwargs)
+    return googlenet(num_classes, **kwargs)
 
 
 def _is_trunk_key(k: str) -> bool:

@@ -312,6 +312,24 @@ def test_resume_continues_exactly(tmp_path, data):
         C.train_classifier(out=str(tmp_path / "c"), resume=True, **kw)
 
 
+def test_training_from_pretrained_keeps_4a_to_4c_fixed(tmp_path, data):
+    train, _ = data
+    torch.manual_seed(0)
+    src = C.create_classifier("googlenet_tiny", 1000, width=0.125)
+    torch.save(src.state_dict(), tmp_path / "imagenet.pth")
+    C.train_classifier(data=train, out=str(tmp_path / "ft"), pretrained=str(tmp_path / "imagenet.pth"),
+                       **{**TINY, "epochs": 1})
+    ck = torch.load(tmp_path / "ft" / "last.pt", weights_only=True)
+    assert ck["config"]["mean"] == [0.5] * 3 and ck["config"]["std"] == [0.5] * 3  # weights' [-1, 1] input
+    assert list(ck["config"]["model_kwargs"]["frozen"]) == ["inception4a", "inception4b", "inception4c"]
+    ref = src.state_dict()
+    for k, v in ck["state_dict"].items():
+        if k.startswith(("inception4a", "inception4b", "inception4c")):
+            assert torch.equal(v, ref[k]), k  # weights and BatchNorm statistics unchanged
+    assert not torch.equal(ck["state_dict"]["inception3a.branch1.conv.weight"],
+                           ref["inception3a.branch1.conv.weight"])
+
+
 def test_unlabelled_or_mismatched_data_is_rejected(tmp_path, data):
     unl = _write_npz(tmp_path / "unl.npz", 16, labels=False)
     with pytest.raises(DatasetError, match="no labels"):
