@@ -9,6 +9,14 @@ import pytest
 from inpaintkit.bench import BUNDLED_ASSETS, assets_dir
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+# Appended to the cell tagged "parameters" (as papermill does), to keep the test run short.
+TEST_PARAMETERS = """
+N_IMAGES = 2
+SEARCH_ITERS = 4
+BENCH_IMAGES = 2
+BENCH_ITERS = 3
+BENCH_MASKS = ("center",)
+"""
 
 
 def _missing_assets() -> list[str]:
@@ -22,6 +30,7 @@ def test_notebook_is_valid_and_uses_the_public_api():
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     # the notebook defines no library code: it imports and calls
     assert "def " not in code and "class " not in code
+    assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells)
     assert "run_bench(" in code and "latent_search(" in code and "load_gan(" in code
 
 
@@ -34,6 +43,9 @@ def test_quickstart_notebook_runs(tmp_path):
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "the notebook needs exactly one cell tagged 'parameters'"
+    params[0].source += "\n" + TEST_PARAMETERS
     env_before = dict(os.environ)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
