@@ -4,12 +4,14 @@ A simplified re-implementation of the completion loop of Darabi et al. (2012), w
 on Wexler et al. (2007) and PatchMatch (Barnes et al. 2009). The hole is filled with patches copied
 from the known region of the same image:
 
-1. **Pyramid.** A Gaussian pyramid (5-tap binomial filter, factor 2) by normalised convolution,
-   so hole values never leak into the coarse levels. A coarse pixel is *known* only if its whole
-   filter footprint is known (the hole grows slightly at coarse levels). Levels are added while
-   the coarse image keeps ``min(H, W) >= 2 * patch_size`` and at least ``min_sources`` fully-known
-   source windows, at most ``max_levels``. A 64x64 image with a center or left-half hole gets three
-   levels (64, 32, 16); a 70%-random mask gets one (no coarse pixel is fully known).
+1. **Pyramid.** A Gaussian pyramid (5-tap binomial filter, factor 2) by normalised convolution
+   of the known pixels only, so hole values never leak into the coarse levels. A coarse pixel is
+   *known* when at least ``coarse_known`` (default 0.5) of its filter weight falls on known pixels;
+   its value is then the weighted mean of those known pixels. Levels are added while the coarse
+   image keeps ``min(H, W) >= 2 * patch_size`` and at least ``min_sources`` fully-known source
+   windows, up to ``max_levels``. At 64x64 with 7x7 patches, a center hole gets two levels (64,
+   32: at 16 the known ring is too thin for a 7x7 window), a left-half hole three (64, 32, 16), and
+   a 70%-random mask one (no coarse pixel is known).
 2. **Initialisation** at the coarsest level: the hole is filled smoothly from its border (onion-peel
    normalised convolution, then Jacobi smoothing with the known pixels fixed), and every target
    patch gets a random source patch.
@@ -18,7 +20,7 @@ from the known region of the same image:
    - *PatchMatch* (``pm_iters`` rounds): every *target* window (a ``p x p`` window holding at least
      one hole pixel) keeps its best *source* window. Each round tries, for all targets at once,
      the shifted matches of its four neighbours (propagation) and then random candidates around its
-     match in windows of radius ``max(H, W) * 2^-i`` (random search, Barnes et al.'s alpha = 1/2).
+     match in windows of radius ``max(Hp, Wp) * 2^-i`` (``Hp x Wp`` window positions) (random search, Barnes et al.'s alpha = 1/2).
      The distance is the sum of squared differences over the ``3 p^2`` values of the current
      estimate.
    - *Voting*: each hole pixel becomes the weighted mean of the pixels that the overlapping target
@@ -31,14 +33,17 @@ from the known region of the same image:
    parent), then refined by PatchMatch.
 
 **Source windows.** Sources are the windows that lie fully in the known region (for a random mask
-too), so no hole value is ever copied. When fewer than ``min_sources`` such windows exist at the
-finest level (a 70%-random mask has essentially none of size 7: ``0.3^49``), the fallback uses
-*partially-known* windows: every window with at least ``min_known_fraction`` of its pixels known
-(or, if none, the windows with the most known pixels), the identity match excluded. Their distance
-counts only the source's known pixels, rescaled to the full patch area
-(``sum_known (t - s)^2 * p^2 / n_known``), and only known source pixels vote. This keeps the rule
-"copy only known pixels" while still giving every hole pixel votes from nearby structure. Smaller
-patches do not help there: ``0.3^9`` makes even 3x3 fully-known windows vanishingly rare.
+too), so that only known pixels are copied whenever such windows exist. When fewer than ``min_sources`` such windows exist at the
+finest level (a 70%-random mask has essentially none of size 7: ``0.3^49``; none of size 3 either:
+``0.3^9``), the search falls back to *partially-known* windows: every window with at least
+``min_known_fraction`` of its pixels known (or, if none, the windows with the most known pixels),
+the identity match excluded. In the fallback each source pixel carries a confidence: 1 where
+known, ``hole_source_weight`` (default 0.3) where it holds the current estimate (which is built
+only from known pixels, never from ``y``'s hole). The distance is the confidence-weighted SSD
+rescaled to the full patch area (``sum_i c_i (t_i - s_i)^2 * p^2 / sum_i c_i``) and each source
+pixel votes with its confidence. With ``hole_source_weight = 0`` only known pixels are compared and
+copied; on ten Stanford Cars 64x64 validation images with a 70%-random mask that left visible
+speckle and scored about 1 dB (hole PSNR) below the default.
 
 **Speed.** Everything is vectorised with numpy over all target patches at once: patch matrices come
 from ``sliding_window_view``; propagation is Jacobi-style (all targets in parallel, the match field
@@ -80,6 +85,8 @@ class PatchMatchConfig:
     max_levels: int = 5
     min_sources: int = 16
     min_known_fraction: float = 0.2
+    hole_source_weight: float = 0.3
+    coarse_known: float = 0.5
     smooth_iters: int = 20
 
     def check(self) -> None:
@@ -88,8 +95,12 @@ class PatchMatchConfig:
         for name in ("em_iters", "pm_iters", "max_levels", "min_sources"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 < self.min_known_fraction <= 1.0:
-            raise ValueError(f"min_known_fraction must be in (0, 1], got {self.min_known_fraction}")
+        for name in ("min_known_fraction", "coarse_known"):
+            v = getattr(self, name)
+            if not 0.0 < v <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {v}")
+        if not 0.0 <= self.hole_source_weight <= 1.0:
+            raise ValueError(f"hole_source_weight must be in [0, 1], got {self.hole_source_weight}")
         if self.smooth_iters < 0:
             raise ValueError(f"smooth_iters must be >= 0, got {self.smooth_iters}")
 
@@ -103,13 +114,14 @@ def _blur(x: np.ndarray) -> np.ndarray:
     return correlate1d(x, _BINOMIAL5, axis=-2, mode="mirror")
 
 
-def _downsample(img: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _downsample(img: np.ndarray, known: np.ndarray,
+                thresh: float) -> tuple[np.ndarray, np.ndarray]:
     """Blur-and-decimate by normalised convolution; a coarse pixel is known iff its footprint is."""
     w = known.astype(np.float32)
     num = _blur(img * w)[:, ::2, ::2]
     den = _blur(w)[::2, ::2]
     out = num / np.maximum(den, 1e-12)
-    return out.astype(np.float32), den > 1.0 - 1e-5
+    return out.astype(np.float32), den >= thresh - 1e-6
 
 
 def _upsample(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -160,6 +172,7 @@ class _Level:
         self.p, self.p2 = p, p * p
         self.hp, self.wp = self.h - p + 1, self.w - p + 1
         self.known = known
+        self.vote_weight = (known * (1 - cfg.hole_source_weight) + cfg.hole_source_weight).ravel()
         self.rng = rng
         n_known = _window_sum(known, p)
         target = n_known < self.p2
@@ -171,7 +184,8 @@ class _Level:
             src = n_known >= int(np.ceil(cfg.min_known_fraction * self.p2))
             if not src.any():
                 src = n_known == n_known.max()
-            mk = _patches(known[None].astype(np.float32), p)  # (Hp*Wp, p2)
+            hw = cfg.hole_source_weight
+            mk = _patches((known * (1 - hw) + hw)[None].astype(np.float32), p)  # (Hp*Wp, p2)
             self.src_mask = mk
             self.src_count = mk.sum(1)
         else:
@@ -290,7 +304,7 @@ class _Level:
         s = ((self.fy[:, None] + self.oy) * self.w + (self.fx[:, None] + self.ox)).ravel()
         ww = np.repeat(wt, self.p2)
         if self.partial:
-            ww = ww * self.known.ravel()[s]
+            ww = ww * self.vote_weight[s]
         n = self.h * self.w
         den = np.bincount(self.q, ww, minlength=n)
         upd = self.hole_flat & (den > 0)
@@ -310,7 +324,7 @@ def _pyramid(img: np.ndarray, known: np.ndarray, p: int,
         h, w = k.shape
         if min((h + 1) // 2, (w + 1) // 2) < 2 * p:
             break
-        ci, ck = _downsample(im, k)
+        ci, ck = _downsample(im, k, cfg.coarse_known)
         if not ck.any() or ck.all():
             break
         if int((_window_sum(ck, p) == p * p).sum()) < cfg.min_sources:
@@ -365,7 +379,8 @@ def patchmatch_fill(img: np.ndarray, known: np.ndarray, cfg: PatchMatchConfig | 
 @register_baseline("im")
 def patchmatch_inpaint(y: torch.Tensor, mask: torch.Tensor, seed: int = 0, patch_size: int = 7,
                        em_iters: int = 4, pm_iters: int = 3, max_levels: int = 5,
-                       min_sources: int = 16, min_known_fraction: float = 0.2) -> torch.Tensor:
+                       min_sources: int = 16, min_known_fraction: float = 0.2,
+                       hole_source_weight: float = 0.3, coarse_known: float = 0.5) -> torch.Tensor:
     """Image Melding-style completion: multi-scale PatchMatch + weighted patch voting (numpy).
 
     Runs on the CPU, one image at a time; image ``b`` of the batch uses the random generator
@@ -384,6 +399,10 @@ def patchmatch_inpaint(y: torch.Tensor, mask: torch.Tensor, seed: int = 0, patch
         min_sources: fewest fully-known source windows a level needs; below it, a coarse level is
             not built and the finest level falls back to partially-known windows.
         min_known_fraction: the fallback's minimum fraction of known pixels in a source window.
+        hole_source_weight: the fallback's confidence in a source pixel's current estimate
+            (known pixels have 1).
+        coarse_known: fraction of a coarse pixel's filter weight that must be known for it to
+            count as known.
 
     Returns:
         ``(B, 3, H, W)`` in [-1, 1], known pixels bit-identical to ``y``.
@@ -394,7 +413,8 @@ def patchmatch_inpaint(y: torch.Tensor, mask: torch.Tensor, seed: int = 0, patch
     """
     cfg = PatchMatchConfig(patch_size=patch_size, em_iters=em_iters, pm_iters=pm_iters,
                            max_levels=max_levels, min_sources=min_sources,
-                           min_known_fraction=min_known_fraction)
+                           min_known_fraction=min_known_fraction,
+                           hole_source_weight=hole_source_weight, coarse_known=coarse_known)
     cfg.check()
     y0, m = prepare_inputs(y, mask)
     imgs = y0.detach().to("cpu", torch.float32).numpy()
