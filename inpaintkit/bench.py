@@ -646,11 +646,17 @@ def _run_baseline(method: Method, rb: ResolvedBench, models: _Models, y: torch.T
 
     opts: dict[str, Any] = {}
     accepted = baseline_options(method.name)
-    if "seed" in accepted:
-        opts["seed"] = _hash_seed("baseline", rb.config.seed, method.name, mask_spec, int(ids[0]))
     if "pool" in accepted:
         opts["pool"] = models.pool
-    out = run_baseline(method.name, y, mask, **opts)
+    if "seed" not in accepted:
+        out = run_baseline(method.name, y, mask, **opts)
+    else:
+        # a seeded baseline (im) runs image by image, each with the seed of its image id, so its
+        # result does not depend on the batch (it loops over the batch internally anyway)
+        out = torch.cat([
+            run_baseline(method.name, y[k:k + 1], mask[k:k + 1], **opts,
+                         seed=_hash_seed("baseline", rb.config.seed, method.name, mask_spec, int(i)))
+            for k, i in enumerate(ids)])
     return _Output(out, out)
 
 
