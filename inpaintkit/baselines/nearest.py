@@ -7,7 +7,9 @@ known-pixel mask ``M (B, 3HW)`` and ``y`` zeroed in the hole,
 
     d(b, n) = sum_i M_bi (X_ni - y_bi)^2 = (X^2) M^T  -  2 X (M y)^T  +  sum_i M_bi y_bi^2
 
-is two matrix products per chunk of the pool. Because the expanded form loses precision when two
+is two matrix products per chunk of the pool. An :class:`~inpaintkit.data.ArrayDataset` pool is
+read as stored (uint8, NHWC) and the map to [-1, 1] is folded into those products, so a chunk costs
+one conversion to float and no copy into another layout. Because the expanded form loses precision when two
 candidates are almost equally close, the ``rerank`` best candidates per query are re-scored with
 the direct sum of squares (in float64) before the final choice; ties go to the lower pool index.
 
@@ -88,21 +90,35 @@ def _search(y0: torch.Tensor, m: torch.Tensor, pool: Any, chunk_size: int,
         raise ValueError(f"chunk_size and rerank must be >= 1, got {chunk_size}, {rerank}")
     dev = y0.device
     b = y0.shape[0]
-    mf = m.expand_as(y0).reshape(b, -1).to(torch.float32)
-    yf = y0.reshape(b, -1).to(torch.float32)
-    my = mf * yf
-    const = (my * yf).sum(1)
+    mf = m.expand_as(y0).to(torch.float32)
+    yf = y0.to(torch.float32)
+    if isinstance(pool, torch.Tensor):
+        scale, shift = 1.0, 0.0  # pool values are used as they are
+    else:
+        # uint8 pool, NHWC: compare in that layout on the raw 0..255 values, folding the map
+        # x = u * 2/255 - 1 into the algebra, so a chunk costs one conversion and two products
+        mf, yf = mf.permute(0, 2, 3, 1), yf.permute(0, 2, 3, 1)
+        scale, shift = 2.0 / 255.0, -1.0
+    mf, yf = mf.reshape(b, -1), yf.reshape(b, -1)
+    # d = sum m (scale u + shift - y)^2 = scale^2 (u^2) m + 2 scale u (m r) + sum m r^2, r = shift - y
+    mr = mf * (shift - yf)
+    const = (mr * (shift - yf)).sum(1)
     k = min(rerank, n)
     best_d = torch.full((b, 0), float("inf"), device=dev)
     best_i = torch.zeros((b, 0), dtype=torch.long, device=dev)
     for start in range(0, n, chunk_size):
-        x = _pool_chunk(pool, start, min(n, start + chunk_size), dev, torch.float32).reshape(-1, yf.shape[1])
-        d = (x * x) @ mf.T - 2.0 * (x @ my.T) + const  # (chunk, B)
+        stop = min(n, start + chunk_size)
+        if isinstance(pool, torch.Tensor):
+            u = pool[start:stop].to(device=dev, dtype=torch.float32).reshape(stop - start, -1)
+        else:
+            u = torch.from_numpy(pool.images[start:stop]).to(dev).reshape(stop - start, -1).float()
+        d = (scale * scale) * ((u * u) @ mf.T) + (2.0 * scale) * (u @ mr.T) + const  # (chunk, B)
         cand_d = torch.cat([best_d, d.T], 1)
-        cand_i = torch.cat([best_i, torch.arange(start, start + x.shape[0], device=dev).expand(b, -1)], 1)
+        cand_i = torch.cat([best_i, torch.arange(start, stop, device=dev).expand(b, -1)], 1)
         kk = min(k, cand_d.shape[1])
         best_d, pos = cand_d.topk(kk, dim=1, largest=False)
         best_i = cand_i.gather(1, pos)
+    mf = m.expand_as(y0).reshape(b, -1).to(torch.float32)
     # exact re-scoring of the candidates, float64
     flat = best_i.flatten().cpu().numpy()
     uniq, inv = np.unique(flat, return_inverse=True)
