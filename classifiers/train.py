@@ -345,7 +345,8 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
-        if not dist.is_initialized():
+        own_group = not dist.is_initialized()
+        if own_group:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
@@ -495,8 +496,9 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
         if world > 1:
             import torch.distributed as dist
 
-            both = torch.cat([stats, vstats])
+            both = torch.cat([stats, vstats]).to(device)  # nccl reduces CUDA tensors only
             dist.all_reduce(both)
+            both = both.cpu()
             stats, vstats = both[:4], both[4:]
         seconds = time.perf_counter() - t0
 
@@ -530,5 +532,7 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
         import torch.distributed as dist
 
         dist.barrier()
+        if own_group:
+            dist.destroy_process_group()
     return {"out": str(out), "best_top1": best_top1, "best_epoch": best_epoch,
             "epochs_done": len(rows), "last": rows[-1] if rows else None}
