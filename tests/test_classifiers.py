@@ -334,6 +334,9 @@ def test_unlabelled_or_mismatched_data_is_rejected(tmp_path, data):
     unl = _write_npz(tmp_path / "unl.npz", 16, labels=False)
     with pytest.raises(DatasetError, match="no labels"):
         C.train_classifier(data=unl, out=str(tmp_path / "r1"), **TINY)
+    _tiny_ckpt(tmp_path / "c.pt")
+    with pytest.raises(DatasetError, match="no labels"):
+        C.evaluate_classifier(tmp_path / "c.pt", unl)
     train, _ = data
     other = tmp_path / "other.npz"
     np.savez(other, images=np.zeros((8, SIZE, SIZE, 3), np.uint8), labels=np.arange(8) % K,
