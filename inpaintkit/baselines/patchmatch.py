@@ -116,7 +116,8 @@ def _blur(x: np.ndarray) -> np.ndarray:
 
 def _downsample(img: np.ndarray, known: np.ndarray,
                 thresh: float) -> tuple[np.ndarray, np.ndarray]:
-    """Blur-and-decimate by normalised convolution; a coarse pixel is known iff its footprint is."""
+    """Blur-and-decimate by normalised convolution of the known pixels; a coarse pixel is known
+    when at least ``thresh`` of its filter weight is."""
     w = known.astype(np.float32)
     num = _blur(img * w)[:, ::2, ::2]
     den = _blur(w)[::2, ::2]
@@ -167,7 +168,8 @@ def _patches(img: np.ndarray, p: int) -> np.ndarray:
 class _Level:
     """Targets, sources and the nearest-neighbour field at one pyramid level."""
 
-    def __init__(self, known: np.ndarray, p: int, cfg: PatchMatchConfig, rng: np.random.Generator):
+    def __init__(self, known: np.ndarray, p: int, cfg: PatchMatchConfig, rng: np.random.Generator,
+                 channels: int):
         self.h, self.w = known.shape
         self.p, self.p2 = p, p * p
         self.hp, self.wp = self.h - p + 1, self.w - p + 1
@@ -186,8 +188,9 @@ class _Level:
                 src = n_known == n_known.max()
             hw = cfg.hole_source_weight
             mk = _patches((known * (1 - hw) + hw)[None].astype(np.float32), p)  # (Hp*Wp, p2)
-            self.src_mask = mk
-            self.src_count = mk.sum(1)
+            # confidence per patch value (channel-major like the patch rows), pre-scaled so that
+            # the distance is rescaled to the full patch area
+            self.src_weight = (np.tile(mk, (1, channels)) * (self.p2 / mk.sum(1))[:, None]).astype(np.float32)
         else:
             src = full
         self.src = src
@@ -206,8 +209,8 @@ class _Level:
         diff = self.pt[sel] - self.ps[c]
         if not self.partial:
             return np.einsum("ij,ij->i", diff, diff)
-        sq = (diff * diff).reshape(len(sel), -1, self.p2).sum(1)
-        return np.einsum("ij,ij->i", sq, self.src_mask[c]) * self.p2 / self.src_count[c]
+        diff *= diff
+        return np.einsum("ij,ij->i", diff, self.src_weight[c])
 
     def _try(self, cy: np.ndarray, cx: np.ndarray, sel: np.ndarray | None = None) -> None:
         """Replace each target's match by the candidate where the candidate is valid and closer."""
@@ -357,7 +360,7 @@ def patchmatch_fill(img: np.ndarray, known: np.ndarray, cfg: PatchMatchConfig | 
     est = prev = None
     for li in range(len(levels) - 1, -1, -1):
         im, k = levels[li]
-        lv = _Level(k, p, cfg, rng)
+        lv = _Level(k, p, cfg, rng, channels=im.shape[0])
         if prev is None:
             est = _smooth_fill(im, k, cfg.smooth_iters)
             lv.random_init()
