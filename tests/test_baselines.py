@@ -33,7 +33,8 @@ def _images(b: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
     xx = torch.linspace(0, 1, w)[None, :]
     out = torch.zeros(b, 3, h, w)
     for _ in range(3):
-        fy, fx, ph = torch.rand(3, b, 3, 1, 1, generator=g) * torch.tensor([4.0, 4.0, 6.28])[:, None, None, None, None]
+        scale = torch.tensor([4.0, 4.0, 6.28])[:, None, None, None, None]
+        fy, fx, ph = torch.rand(3, b, 3, 1, 1, generator=g) * scale
         out += torch.cos(fy * yy * 3.14 + fx * xx * 3.14 + ph)
     return (out / 3).clamp(-1, 1)
 

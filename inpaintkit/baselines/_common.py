@@ -53,8 +53,9 @@ def prepare_inputs(y: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, t
                          "invalid values")
     lo, hi = float(y0.min()), float(y0.max())
     if lo < -1.0 or hi > 1.0:
-        raise ValueError(f"y must lie in [-1, 1] on known pixels, got values in [{lo:.4g}, {hi:.4g}]"
-                         "; convert uint8 images with inpaintkit._utils.from_uint8")
+        raise ValueError("y must lie in [-1, 1] on known pixels, got values in "
+                         f"[{lo:.4g}, {hi:.4g}]; convert uint8 images with "
+                         "inpaintkit._utils.from_uint8")
     return y0, m
 
 
@@ -71,7 +72,8 @@ def composite_fill(y: torch.Tensor, m: torch.Tensor, fill: torch.Tensor) -> torc
     """
     fill = fill.to(device=y.device, dtype=y.dtype)
     if fill.shape != y.shape:
-        raise RuntimeError(f"baseline returned shape {tuple(fill.shape)} for input {tuple(y.shape)}")
+        raise RuntimeError(f"baseline returned shape {tuple(fill.shape)} for input "
+                           f"{tuple(y.shape)}")
     hole = ~m.bool().expand_as(y)
     if not torch.isfinite(fill[hole]).all():
         raise RuntimeError("baseline produced NaN or inf in the hole")
@@ -90,7 +92,8 @@ def register_baseline(name: str) -> Callable[[BaselineFn], BaselineFn]:
 
     The function must follow the contract in this module's docstring; build it on
     :func:`prepare_inputs` and :func:`composite_fill` and the registry-wide tests check it the day
-    it is registered. The first line of its docstring is its description in ``inpaintkit baselines``.
+    it is registered. The first line of its docstring is its description in
+    ``inpaintkit baselines``.
     """
     return BASELINES.register(name)
 

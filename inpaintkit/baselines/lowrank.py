@@ -1,4 +1,5 @@
-"""``lowrank``: nuclear-norm matrix completion of each colour channel by singular value thresholding.
+"""``lowrank``: nuclear-norm matrix completion of each colour channel, by singular value
+thresholding.
 
 Each channel of each image is an ``H x W`` matrix ``M`` observed on the known set ``Omega``. SVT
 (Cai, Candes and Shen 2010, Algorithm 1) solves::
@@ -10,7 +11,8 @@ which, for large ``tau``, is the minimum-nuclear-norm completion. The iteration 
     X_k     = D_tau(Y_{k-1})                        # soft-threshold the singular values by tau
     Y_k     = Y_{k-1} + delta * P_Omega(M - X_k)
 
-Choices (the paper's recommendations, Section 5.1, with ``n = sqrt(H W)`` and ``p = |Omega|/(H W)``):
+Choices (the paper's recommendations, Section 5.1, with ``n = sqrt(H W)`` and
+``p = |Omega| / (H W)``):
 
 - ``tau = tau_factor * n`` with ``tau_factor = 5``, scaled by the RMS of the known values
   (the paper's matrices have entries of order 1; the scaling makes ``tau`` invariant to the range);

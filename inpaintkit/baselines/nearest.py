@@ -9,9 +9,10 @@ known-pixel mask ``M (B, 3HW)`` and ``y`` zeroed in the hole,
 
 is two matrix products per chunk of the pool. An :class:`~inpaintkit.data.ArrayDataset` pool is
 read as stored (uint8, NHWC) and the map to [-1, 1] is folded into those products, so a chunk costs
-one conversion to float and no copy into another layout. Because the expanded form loses precision when two
-candidates are almost equally close, the ``rerank`` best candidates per query are re-scored with
-the direct sum of squares (in float64) before the final choice; ties go to the lower pool index.
+one conversion to float and no copy into another layout. Because the expanded form loses
+precision when two candidates are almost equally close, the ``rerank`` best candidates per query
+are re-scored with the direct sum of squares (in float64) before the final choice; ties go to the
+lower pool index.
 
 The pool is used as stored: an :class:`~inpaintkit.data.ArrayDataset`'s ``flip`` augmentation is
 not applied (a mirrored copy of the pool can be passed as a tensor if wanted).
@@ -54,7 +55,8 @@ def _pool_chunk(pool: Any, start: int, stop: int, device: torch.device,
 
 @torch.no_grad()
 def nearest_neighbour_search(y: torch.Tensor, mask: torch.Tensor, pool: Any,
-                             chunk_size: int = 1024, rerank: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+                             chunk_size: int = 1024,
+                             rerank: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Index and masked SSD of the pool image closest to each query on its known pixels.
 
     Args:
@@ -78,14 +80,16 @@ def nearest_neighbour_search(y: torch.Tensor, mask: torch.Tensor, pool: Any,
 def _search(y0: torch.Tensor, m: torch.Tensor, pool: Any, chunk_size: int,
             rerank: int) -> tuple[torch.Tensor, torch.Tensor]:
     if pool is None:
-        raise ValueError("the nn baseline needs a pool of training images: pass pool=ArrayDataset or "
-                         "a (N, 3, H, W) tensor (inpaintkit bench: --pool SPEC)")
+        raise ValueError("the nn baseline needs a pool of training images: pass "
+                         "pool=ArrayDataset or a (N, 3, H, W) tensor "
+                         "(inpaintkit bench: --pool SPEC)")
     n, size = _pool_len_size(pool)
     if n == 0:
         raise ValueError("the nn pool is empty")
     if size != tuple(y0.shape[-2:]):
         raise ValueError(f"pool images are {size[0]}x{size[1]} but the queries are "
-                         f"{y0.shape[-2]}x{y0.shape[-1]}; resize the pool (build_dataset(image_size=...))")
+                         f"{y0.shape[-2]}x{y0.shape[-1]}; resize the pool "
+                         "(build_dataset(image_size=...))")
     if chunk_size < 1 or rerank < 1:
         raise ValueError(f"chunk_size and rerank must be >= 1, got {chunk_size}, {rerank}")
     dev = y0.device
@@ -100,7 +104,8 @@ def _search(y0: torch.Tensor, m: torch.Tensor, pool: Any, chunk_size: int,
         mf, yf = mf.permute(0, 2, 3, 1), yf.permute(0, 2, 3, 1)
         scale, shift = 2.0 / 255.0, -1.0
     mf, yf = mf.reshape(b, -1), yf.reshape(b, -1)
-    # d = sum m (scale u + shift - y)^2 = scale^2 (u^2) m + 2 scale u (m r) + sum m r^2, r = shift - y
+    # d = sum m (scale u + shift - y)^2 = scale^2 (u^2) m + 2 scale u (m r) + sum m r^2,
+    # with r = shift - y
     mr = mf * (shift - yf)
     const = (mr * (shift - yf)).sum(1)
     k = min(rerank, n)
@@ -123,7 +128,8 @@ def _search(y0: torch.Tensor, m: torch.Tensor, pool: Any, chunk_size: int,
     flat = best_i.flatten().cpu().numpy()
     uniq, inv = np.unique(flat, return_inverse=True)
     cand = torch.cat([_pool_chunk(pool, int(i), int(i) + 1, dev, torch.float64) for i in uniq])
-    cand = cand.reshape(len(uniq), -1)[torch.as_tensor(inv, device=dev)].reshape(b, best_i.shape[1], -1)
+    cand = cand.reshape(len(uniq), -1)[torch.as_tensor(inv, device=dev)]
+    cand = cand.reshape(b, best_i.shape[1], -1)
     exact = (mf.double()[:, None] * (cand - y0.double().reshape(b, 1, -1)).square()).sum(2)
     # lowest distance, then lowest index
     order = torch.argsort(best_i, dim=1)
@@ -154,5 +160,6 @@ def nearest_neighbour_inpaint(y: torch.Tensor, mask: torch.Tensor, pool: Any = N
     """
     y0, m = prepare_inputs(y, mask)
     idx, _ = _search(y0, m, pool, chunk_size, rerank=8)
-    fill = torch.cat([_pool_chunk(pool, int(i), int(i) + 1, y.device, y.dtype) for i in idx.tolist()])
+    fill = torch.cat([_pool_chunk(pool, int(i), int(i) + 1, y.device, y.dtype)
+                      for i in idx.tolist()])
     return composite_fill(y, m, fill)

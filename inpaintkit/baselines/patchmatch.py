@@ -20,7 +20,8 @@ from the known region of the same image:
    - *PatchMatch* (``pm_iters`` rounds): every *target* window (a ``p x p`` window holding at least
      one hole pixel) keeps its best *source* window. Each round tries, for all targets at once,
      the shifted matches of its four neighbours (propagation) and then random candidates around its
-     match in windows of radius ``max(Hp, Wp) * 2^-i`` (``Hp x Wp`` window positions) (random search, Barnes et al.'s alpha = 1/2).
+     match in windows of radius ``max(Hp, Wp) * 2^-i``, ``Hp x Wp`` being the window positions
+     (random search, Barnes et al.'s alpha = 1/2).
      The distance is the sum of squared differences over the ``3 p^2`` values of the current
      estimate.
    - *Voting*: each hole pixel becomes the weighted mean of the pixels that the overlapping target
@@ -33,17 +34,17 @@ from the known region of the same image:
    parent), then refined by PatchMatch.
 
 **Source windows.** Sources are the windows that lie fully in the known region (for a random mask
-too), so that only known pixels are copied whenever such windows exist. When fewer than ``min_sources`` such windows exist at the
-finest level (a 70%-random mask has essentially none of size 7: ``0.3^49``; none of size 3 either:
-``0.3^9``), the search falls back to *partially-known* windows: every window with at least
-``min_known_fraction`` of its pixels known (or, if none, the windows with the most known pixels),
-the identity match excluded. In the fallback each source pixel carries a confidence: 1 where
-known, ``hole_source_weight`` (default 0.3) where it holds the current estimate (which is built
-only from known pixels, never from ``y``'s hole). The distance is the confidence-weighted SSD
-rescaled to the full patch area (``sum_i c_i (t_i - s_i)^2 * p^2 / sum_i c_i``) and each source
-pixel votes with its confidence. With ``hole_source_weight = 0`` only known pixels are compared and
-copied; on ten Stanford Cars 64x64 validation images with a 70%-random mask that left visible
-speckle and scored about 1 dB (hole PSNR) below the default.
+too), so that only known pixels are copied whenever such windows exist. When fewer than
+``min_sources`` such windows exist at the finest level (a 70%-random mask has essentially none of
+size 7: ``0.3^49``; none of size 3 either: ``0.3^9``), the search falls back to *partially-known*
+windows: every window with at least ``min_known_fraction`` of its pixels known (or, if none, the
+windows with the most known pixels), the identity match excluded. In the fallback each source pixel
+carries a confidence: 1 where known, ``hole_source_weight`` (default 0.3) where it holds the
+current estimate (which is built only from known pixels, never from ``y``'s hole). The distance is
+the confidence-weighted SSD rescaled to the full patch area (``sum_i c_i (t_i - s_i)^2 * p^2 /
+sum_i c_i``) and each source pixel votes with its confidence. With ``hole_source_weight = 0`` only
+known pixels are compared and copied; on ten Stanford Cars 64x64 validation images with a
+70%-random mask that left visible speckle and scored about 1 dB (hole PSNR) below the default.
 
 **Speed.** Everything is vectorised with numpy over all target patches at once: patch matrices come
 from ``sliding_window_view``; propagation is Jacobi-style (all targets in parallel, the match field
@@ -105,7 +106,7 @@ class PatchMatchConfig:
             raise ValueError(f"smooth_iters must be >= 0, got {self.smooth_iters}")
 
 
-# --- pyramid and smooth fill -----------------------------------------------------------------------
+# --- pyramid and smooth fill ----------------------------------------------------------------------
 
 def _blur(x: np.ndarray) -> np.ndarray:
     from scipy.ndimage import correlate1d
@@ -163,7 +164,7 @@ def _patches(img: np.ndarray, p: int) -> np.ndarray:
     return np.ascontiguousarray(v.transpose(1, 2, 0, 3, 4)).reshape(-1, c * p * p)
 
 
-# --- one level -------------------------------------------------------------------------------------
+# --- one level ------------------------------------------------------------------------------------
 
 class _Level:
     """Targets, sources and the nearest-neighbour field at one pyramid level."""
@@ -190,7 +191,8 @@ class _Level:
             mk = _patches((known * (1 - hw) + hw)[None].astype(np.float32), p)  # (Hp*Wp, p2)
             # confidence per patch value (channel-major like the patch rows), pre-scaled so that
             # the distance is rescaled to the full patch area
-            self.src_weight = (np.tile(mk, (1, channels)) * (self.p2 / mk.sum(1))[:, None]).astype(np.float32)
+            scale = (self.p2 / mk.sum(1))[:, None]
+            self.src_weight = (np.tile(mk, (1, channels)) * scale).astype(np.float32)
         else:
             src = full
         self.src = src

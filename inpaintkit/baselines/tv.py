@@ -17,8 +17,8 @@ Solver (Chambolle and Pock 2011, Algorithm 1, theta = 1), with K = gradient, ||K
 
 with tau = sigma = 0.99 / sqrt(8), so tau * sigma * ||K||^2 < 1 and the iterates converge.
 
-Stopping rule, per image: stop when ``||u_new - u||_2 / max(||u||_2, 1) < tol`` (norms over the whole
-image; the ``max(., 1)`` keeps the rule meaningful for an almost all-zero image), or after
+Stopping rule, per image: stop when ``||u_new - u||_2 / max(||u||_2, 1) < tol`` (norms over the
+whole image; the ``max(., 1)`` keeps the rule meaningful for an almost all-zero image), or after
 ``max_iter`` iterations. A converged image is frozen while the rest of the batch goes on, so an
 image gives the same result alone or in any batch. The iterate starts from ``y`` with the hole set
 to the per-channel mean of the known pixels.
@@ -36,7 +36,7 @@ __all__ = ["tv_inpaint", "grad", "div"]
 
 
 def grad(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward differences ``(D_x u, D_y u)`` with Neumann boundaries (0 across the last column/row)."""
+    """Forward differences ``(D_x u, D_y u)``, Neumann boundaries (0 across the last column/row)."""
     gx = F.pad(u[..., :, 1:] - u[..., :, :-1], (0, 1))
     gy = F.pad(u[..., 1:, :] - u[..., :-1, :], (0, 0, 0, 1))
     return gx, gy
@@ -46,7 +46,9 @@ def div(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
     """The negative adjoint of :func:`grad`: ``<grad u, p> = -<u, div p>``."""
     px = px[..., :, :-1]
     py = py[..., :-1, :]
-    return (F.pad(px, (0, 1)) - F.pad(px, (1, 0))) + (F.pad(py, (0, 0, 0, 1)) - F.pad(py, (0, 0, 1, 0)))
+    dx = F.pad(px, (0, 1)) - F.pad(px, (1, 0))
+    dy = F.pad(py, (0, 0, 0, 1)) - F.pad(py, (0, 0, 1, 0))
+    return dx + dy
 
 
 @register_baseline("tv")
