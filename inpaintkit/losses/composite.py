@@ -158,12 +158,18 @@ class CompositeLoss(nn.Module):
         return PreparedInputs(y_known, m, 1.0 - m, states)
 
     def evaluate(self, z: torch.Tensor, generator: nn.Module, discriminator: nn.Module | None,
-                 prepared: PreparedInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 prepared: PreparedInputs, feature_net: nn.Module | None = None
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The total and the breakdown at ``z``, for inputs from :meth:`prepare`.
+
+        Args:
+            feature_net: run this network instead of the attached one (the latent search passes
+                its prepared copy: same layers, faster layout); default the attached one.
 
         Returns:
             ``total`` ``(B,)`` and ``{name: (B,)}`` of the unweighted terms, all differentiable
-            with respect to ``z``.
+            with respect to ``z``. The terms compute in fp32 (at least) whatever precision the
+            networks ran in.
         """
         req = self.requires
         b = prepared.batch
@@ -175,12 +181,14 @@ class CompositeLoss(nn.Module):
             if g.shape != prepared.y.shape:
                 raise ValueError(f"the generator makes {tuple(g.shape[1:])} images but y is "
                                  f"{tuple(prepared.y.shape[1:])}")
+            if g.dtype != prepared.y.dtype:  # a generator run under autocast: terms work in y's dtype
+                g = g.to(prepared.y.dtype)
             inputs["g"] = g
             if req & _COMPOSITE_INPUTS:
                 inputs["composite"] = torch.addcmul(prepared.y, prepared.inverse, g)
         self._run_shared(inputs, req, "d_", ("d_g", "d_composite"), discriminator, b)
         if req & FEATURE_INPUTS:
-            self._run_features(inputs, req, b)
+            self._run_features(inputs, req, b, feature_net)
 
         total = None
         breakdown: dict[str, torch.Tensor] = {}
@@ -209,8 +217,8 @@ class CompositeLoss(nn.Module):
         else:
             inputs[keys[1]] = net(inputs["composite"])
 
-    def _run_features(self, inputs, req, b) -> None:
-        net = self.feature_net
+    def _run_features(self, inputs, req, b, net=None) -> None:
+        net = self.feature_net if net is None else net
         if net is None:
             raise LossSpecError("this loss reads classifier features; it needs a feature network")
         layers = self.feature_layers

@@ -98,7 +98,13 @@ class ContextLoss(LossTerm):
         return (weight * err).sum((1, 2, 3))
 
 
+def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 activations (networks run under autocast) are reduced in fp32."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def _gan_log_term(logit: torch.Tensor, mode: str) -> torch.Tensor:
+    logit = _at_least_fp32(logit)
     if mode == "paper":
         return -F.softplus(logit)  # log(1 - sigmoid(l)), without ever forming 1 - D
     return F.softplus(-logit)  # -log(sigmoid(l))
@@ -215,7 +221,7 @@ class SemanticLoss(LossTerm):
             raise RuntimeError("sem has no layers: attach a feature network first (build_loss does)")
         total = None
         for name, w in zip(self.layers, self.layer_weights):
-            a, b = feat_g[name], feat_composite[name]
+            a, b = _at_least_fp32(feat_g[name]), _at_least_fp32(feat_composite[name])
             num = (a - b).square().flatten(1).sum(1)
             den = b.square().flatten(1).sum(1).clamp_min(self.eps)
             term = w * (num / den)
@@ -246,7 +252,6 @@ class CategoricalLoss(LossTerm):
     requires = frozenset({"logits_g", "logits_composite"})
 
     def forward(self, logits_g: torch.Tensor, logits_composite: torch.Tensor, **_) -> torch.Tensor:
-        dtype = torch.promote_types(logits_g.dtype, torch.float32)  # bf16/fp16 logits: in fp32
-        lp = F.log_softmax(logits_g.to(dtype), dim=1)
-        lq = F.log_softmax(logits_composite.to(dtype), dim=1)
+        lp = F.log_softmax(_at_least_fp32(logits_g), dim=1)
+        lq = F.log_softmax(_at_least_fp32(logits_composite), dim=1)
         return ((lp.exp() - lq.exp()) * (lp - lq)).sum(1)

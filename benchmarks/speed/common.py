@@ -1,0 +1,69 @@
+"""Shared builders for the speed suite: the 64x64 DCGAN, the recipe GoogLeNet as a feature network,
+seeded corrupted images, and a timing helper (median of repeats after warm-up)."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+#: The three loss sets of issue 7, by label.
+LOSS_SETS = {
+    "context,prior": "context,prior",
+    "context,prior,inpaint,sem": "context,prior,inpaint,sem",
+    "all five": "context,prior,inpaint,sem,cat",
+}
+
+
+def build_gan(seed: int = 0, checkpoint: str | None = None):
+    """``(G, D)`` of ``dcgan_64`` (random N(0, 0.02) init, or loaded from ``checkpoint``), eval mode."""
+    from inpaintkit.models import create_model, load_gan
+
+    if checkpoint:
+        g, d, _ = load_gan(checkpoint)
+        return g.eval(), d.eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        g, d = create_model("dcgan_64")
+    return g.eval(), d.eval()
+
+
+def build_googlenet_features(seed: int = 0, checkpoint: str | None = None):
+    """The recipe GoogLeNet (196 classes) wrapped as a frozen feature network, the way
+    ``classifiers.load_feature_network`` wraps a checkpoint. Random weights unless ``checkpoint``."""
+    from classifiers.features import ClassifierFeatures
+
+    if checkpoint:
+        from classifiers import load_feature_network
+
+        return load_feature_network(checkpoint)
+    from classifiers import create_classifier
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = create_classifier("googlenet", num_classes=196)
+    return ClassifierFeatures(model, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), image_size=64)
+
+
+def corrupted_batch(b: int, seed: int = 0, mask: str = "center", size: int = 64):
+    """``(y, mask)``: ``b`` seeded random images in [-1, 1] with NaN in the hole, and the mask."""
+    from inpaintkit.masks import make_mask
+
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(b, 3, size, size, generator=gen) * 2 - 1
+    m = make_mask(mask, size, seed=seed)
+    return torch.where(m > 0, x, torch.full_like(x, float("nan"))), m
+
+
+def timeit(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> dict:
+    """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times; seconds per call."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "repeats": repeats, "warmup": warmup, "times_s": times}

@@ -1,0 +1,186 @@
+"""The latent search's fast paths: bf16 reaches fp32's PSNR, channels-last and BatchNorm folding
+compute the same thing, and the caller's networks are never modified."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from inpaintkit._utils import to_uint8
+from inpaintkit.masks import make_mask
+from inpaintkit.metrics import psnr
+from inpaintkit.search import SearchConfig, fold_batchnorm, latent_search
+
+TINY_SIZE, TINY_NZ = 32, 16  # conftest.py: dcgan_test
+
+FIVE = "context,prior,inpaint,sem,cat"
+
+
+@pytest.fixture()
+def fillable(tiny_gan):
+    """16 images the tiny generator can almost reproduce (G(z*) plus noise), with 4 mask kinds."""
+    g, _ = tiny_gan
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        x = g(torch.rand(16, TINY_NZ, generator=gen) * 2 - 1)
+    x = (x + 0.05 * torch.randn(x.shape, generator=gen)).clamp(-1, 1)
+    kinds = ["center", "left", "random:0.7", "blocks"]
+    mask = torch.cat([make_mask(kinds[i % 4], TINY_SIZE, seed=i) for i in range(16)])
+    return x, mask
+
+
+def _mean_psnr(result, x) -> float:
+    return float(psnr(to_uint8(result.composite), to_uint8(x), 255.0).mean())
+
+
+@pytest.mark.parametrize("spec", ["context,prior", FIVE])
+def test_bf16_reaches_the_fp32_psnr(spec, tiny_gan, tiny_feature_net, fillable):
+    g, d = tiny_gan
+    x, mask = fillable
+    seen = []  # the dtype the feature network's first layer computes in, under the search
+    hook = tiny_feature_net.block1[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    try:
+        runs = {p: latent_search(g, d, x, mask, spec, SearchConfig(iters=100, precision=p, seed=0),
+                                 feature_net=tiny_feature_net)
+                for p in ("fp32", "bf16")}
+    finally:
+        hook.remove()
+    if "sem" in spec:
+        assert torch.bfloat16 in seen and torch.float32 in seen  # bf16 really ran
+    fp32, bf16 = (_mean_psnr(runs[p], x) for p in ("fp32", "bf16"))
+    start = float(psnr(to_uint8(torch.where(mask > 0, x, torch.zeros(()))), to_uint8(x), 255.0).mean())
+    assert fp32 > start + 3  # the search did fill the holes, so the comparison means something
+    assert abs(bf16 - fp32) < 0.1, (fp32, bf16)
+    # same loss at the start (same z0), up to bf16 round-off
+    np.testing.assert_allclose(runs["bf16"].history["total"][0], runs["fp32"].history["total"][0], rtol=2e-2)
+    assert all(v.dtype == torch.float32 for v in runs["bf16"].terms.values())
+    assert runs["bf16"].g.dtype == torch.float32 and runs["bf16"].config["precision"] == "bf16"
+
+
+def test_fast_paths_match_the_plain_search_in_fp32(tiny_gan, tiny_feature_net, corrupted):
+    g, d = tiny_gan
+    y, mask = corrupted
+    plain = latent_search(g, d, y, mask, FIVE, SearchConfig(iters=8, channels_last=False, fold_bn=False),
+                          feature_net=tiny_feature_net)
+    fast = latent_search(g, d, y, mask, FIVE, SearchConfig(iters=8, channels_last=True, fold_bn=True),
+                         feature_net=tiny_feature_net)
+    for k in plain.history:
+        np.testing.assert_allclose(fast.history[k], plain.history[k], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast.z, plain.z, rtol=1e-4, atol=1e-4)
+
+
+def test_callers_networks_are_not_modified(tiny_gan, tiny_feature_net, corrupted):
+    g, d = tiny_gan
+    y, mask = corrupted
+    before = [copy.deepcopy(m.state_dict()) for m in (g, d, tiny_feature_net)]
+    structure = [[type(x) for x in m.modules()] for m in (g, d)]
+    latent_search(g, d, y, mask, FIVE, SearchConfig(iters=3, precision="bf16", channels_last=True),
+                  feature_net=tiny_feature_net)
+    for m, sd in zip((g, d, tiny_feature_net), before):
+        for k, v in m.state_dict().items():
+            assert v.dtype == sd[k].dtype and torch.equal(v, sd[k]), k
+            assert v.dim() != 4 or v.is_contiguous(), k  # not left in channels-last
+    assert [[type(x) for x in m.modules()] for m in (g, d)] == structure
+    assert sum(isinstance(x, nn.BatchNorm2d) for x in g.modules()) > 0
+
+
+class _BasicConv(nn.Module):
+    """torchvision's BasicConv2d shape: conv -> bn -> relu, not a Sequential."""
+
+    def __init__(self, cin, cout, transpose=False):
+        super().__init__()
+        conv = nn.ConvTranspose2d if transpose else nn.Conv2d
+        self.conv = conv(cin, cout, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=1e-3)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class _ConvUsedTwice(nn.Module):
+    """The conv's output also bypasses the BatchNorm: folding would be wrong."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return self.bn(h) + h
+
+
+class _BatchNormAct(nn.BatchNorm2d):
+    """A BatchNorm subclass with an activation inside (like timm's BatchNormAct2d)."""
+
+    def forward(self, x):
+        return torch.relu(super().forward(x))
+
+
+def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen))
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.randn(m.num_features, generator=gen))
+            m.bias.data.copy_(torch.randn(m.num_features, generator=gen))
+    return model.eval().requires_grad_(False)
+
+
+def test_fold_batchnorm_is_exact_where_it_applies():
+    torch.manual_seed(0)
+    net = _randomise_bn(nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),          # folded (Sequential)
+        _BasicConv(4, 6),                                                       # folded (traced)
+        _BasicConv(6, 4, transpose=True),                                       # folded (transpose)
+        _ConvUsedTwice(),                                                       # left alone
+        nn.Conv2d(4, 4, 1), _BatchNormAct(4),                                  # left alone
+        nn.ReLU(), nn.BatchNorm2d(4),                                           # no conv before it
+    ))
+    x = torch.randn(2, 3, 9, 7)
+    ref = net(x)
+    folded = copy.deepcopy(net)
+    assert fold_batchnorm(folded) == 3
+    torch.testing.assert_close(folded(x), ref, rtol=1e-5, atol=1e-5)
+    kinds = [type(m) for m in folded.modules()]
+    assert kinds.count(nn.BatchNorm2d) == 2 and kinds.count(_BatchNormAct) == 1
+
+
+def test_search_falls_back_when_folding_changes_the_output(tiny_gan, corrupted):
+    """A block whose forward is bn(conv(x)), but whose owner calls its conv directly: the folded
+    copy computes something else, the first-batch check catches it, and the search runs unfolded."""
+    g, d = tiny_gan
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.bn = nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            return self.bn(self.conv(x))
+
+    class D(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = _randomise_bn(Block())
+            self.head = d
+
+        def forward(self, x):
+            return self.head(self.block.conv(x).tanh())  # bypasses block.forward
+
+    disc = D().eval()
+    y, mask = corrupted
+    ref = latent_search(g, disc, y, mask, "context,prior", SearchConfig(iters=4, fold_bn=False))
+    with pytest.warns(UserWarning, match="folding BatchNorm changed the output of D"):
+        res = latent_search(g, disc, y, mask, "context,prior", SearchConfig(iters=4, fold_bn=True))
+    np.testing.assert_allclose(res.history["total"], ref.history["total"], rtol=1e-4, atol=1e-4)
+
+
+def test_bad_precision_raises():
+    with pytest.raises(ValueError, match="unknown precision 'fp16'.*fp32, bf16"):
+        SearchConfig(precision="fp16")
