@@ -75,7 +75,8 @@ DEFAULT_LOSSES = ("context,prior,sem,cat",)
 DEFAULT_BASELINES = ("im", "yeh")
 YEH_LOSSES = "context,prior"
 _LIBRARY_DEFAULTS = {"masks": DEFAULT_MASKS, "split": "test", "iters": 1500, "restarts": 1,
-                     "optimizer": "adam", "blend": "poisson", "batch_size": 64, "save_images": 16}
+                     "optimizer": "adam", "precision": "fp32", "blend": "poisson", "batch_size": 64,
+                     "save_images": 16}
 
 
 class BenchError(ValueError):
@@ -128,6 +129,8 @@ class BenchConfig:
         pool: dataset spec of the training images for the ``nn`` baseline.
         n: number of images (the first n of the split); default all.
         iters, restarts, optimizer, lr: the search settings (lr None: the optimiser's default).
+        precision: ``fp32`` or ``bf16`` (the search's networks under bfloat16 autocast; see
+            :class:`~inpaintkit.search.SearchConfig`).
         monitor: loss terms recorded with weight 0 in every search that does not optimise them
             (for the loss-curve figure); ``("all",)`` for the five terms.
         blend: ``poisson`` or ``overlay``.
@@ -159,6 +162,7 @@ class BenchConfig:
     restarts: int | None = None
     optimizer: str | None = None
     lr: float | None = None
+    precision: str | None = None
     monitor: tuple[str, ...] | None = None
     blend: str | None = None
     batch_size: int | None = None
@@ -341,6 +345,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         raise BenchError(f"--lr must be a positive number, got {cfg.lr!r}")
     if cfg.optimizer not in ("adam", "nesterov"):
         raise BenchError(f"unknown optimizer {cfg.optimizer!r}; choose adam or nesterov")
+    if cfg.precision not in ("fp32", "bf16"):
+        raise BenchError(f"unknown precision {cfg.precision!r}; choose fp32 or bf16")
     if cfg.blend not in BLENDS:
         raise BenchError(f"unknown blend {cfg.blend!r}; known: {', '.join(BLENDS.list())}")
     if cfg.split not in ("train", "test", "val"):
@@ -630,7 +636,8 @@ def _run_search(method: Method, rb: ResolvedBench, models: _Models, y: torch.Ten
     z_init = torch.stack([
         torch.rand(k, nz, generator=torch.Generator().manual_seed(
             search_seed(cfg.seed, method.name, mask_spec, i))) * 2 - 1 for i in ids])
-    sc = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr, restarts=k)
+    sc = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr, restarts=k,
+                      precision=cfg.precision)
     res = latent_search(models.generator, models.discriminator, y, mask, loss, config=sc,
                         feature_net=models.feature_net, progress=False, z_init=z_init)
     g = res.g.detach()
@@ -708,6 +715,7 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
         "restarts": cfg.restarts if search else None,
         "optimizer": cfg.optimizer if search else None,
         "lr": cfg.lr if search else None,
+        "precision": cfg.precision if search else None,
         "blend": cfg.blend if search else None,
         "scored": cfg.blend if search else "baseline",
         "seed": cfg.seed,
@@ -716,7 +724,7 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
     if models.evaluator is None:
         cols["eval_classifier"] = None
     identity = {k: cols[k] for k in ("loss_spec", "split", "mask_source", "iters", "restarts",
-                                      "optimizer", "lr", "blend", "seed", "mode")}
+                                      "optimizer", "lr", "precision", "blend", "seed", "mode")}
     identity.update(method=method.name, kind=method.kind, mask=mask, data=cols["data"],
                     gan=models.ids.get("gan") if search else None,
                     classifier=models.ids.get("classifier") if cols["classifier"] else None,
@@ -728,7 +736,7 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
 
 
 _DIFF_FIELDS = ("loss_spec", "data", "split", "mask_source", "gan", "classifier", "eval_classifier",
-                "iters", "restarts", "optimizer", "lr", "blend", "seed", "mode")
+                "iters", "restarts", "optimizer", "lr", "precision", "blend", "seed", "mode")
 
 
 def _check_resume(done: dict[tuple, dict], key: tuple, cols: dict[str, Any], out: Path) -> None:
@@ -967,7 +975,8 @@ def _run_images(rb, method, mask_spec, ids, data, labels, masks_all, models, dev
     seconds = (time.perf_counter() - t0) / len(ids)
 
     scored = inpainting_metrics(res.output, x, mask)
-    plain = inpainting_metrics(res.overlay, x, mask)
+    same = res.overlay is res.output or torch.equal(res.overlay, res.output)
+    plain = scored if same else inpainting_metrics(res.overlay, x, mask)
     ev = _evaluate(models.evaluator, res.output, x) if models.evaluator is not None else None
 
     tag = f"r{rank}-{ids[0]}-{len(ids)}-{_config_digest(list(map(int, ids)), 8)}"
@@ -990,12 +999,17 @@ def _run_images(rb, method, mask_spec, ids, data, labels, masks_all, models, dev
         _save_npz(out / images_file, ids=idx[in_grid], output=to_uint8(res.output[sel]),
                   overlay=to_uint8(res.overlay[sel]), **extra)
 
+    test_index = data.extras.get("test_index")
+    if test_index is not None and np.asarray(test_index).shape != (len(data),):
+        test_index = None
     rows = []
     for k, i in enumerate(ids):
         label = None if labels is None else int(labels[i])
         row = {"image_id": int(i), "method": method.name, "mask": mask_spec, **cols,
                "label": label, "hole_fraction": float(1.0 - masks_all[i].mean()),
                "rank": rank, "seconds": seconds}
+        if test_index is not None:  # Stanford Cars val.npz: the image's index in the official split
+            row["test_index"] = int(test_index[i])
         for m, v in scored.items():
             row[m] = float(v[k])
         for m, v in plain.items():

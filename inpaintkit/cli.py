@@ -209,6 +209,8 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")
 @click.option("--lr", default=None, type=float,
               help="Search learning rate. [default: the optimiser's]")
+@click.option("--precision", default=None,
+              help="fp32 or bf16: the search's networks under bfloat16 autocast. [default: fp32]")
 @click.option("--monitor", multiple=True, help="Loss terms to record with weight 0 in every search "
               "(for the loss-curve figure), or 'all'.")
 @click.option("--blend", default=None, help="poisson or overlay: how search outputs are scored. "
@@ -228,8 +230,9 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
-              pool, n, iters, restarts, optimizer, lr, monitor, blend, batch_size, save_images,
-              seed, device, out, preset, dry_run, retry_errors, no_report, no_progress) -> None:
+              pool, n, iters, restarts, optimizer, lr, precision, monitor, blend, batch_size,
+              save_images, seed, device, out, preset, dry_run, retry_errors, no_report,
+              no_progress) -> None:
     """Benchmark loss sets and baselines on the same images and masks; print the table.
 
     With no --data/--gan/--classifier it runs the built-in demo: the bundled synthetic-cars models
@@ -241,7 +244,8 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
         losses=losses or None, baselines=baselines or None, masks=masks or None, data=data,
         split=split, gan=gan, classifier=classifier, eval_classifier=eval_classifier,
         mask_file=mask_file, pool=pool, n=n, iters=iters, restarts=restarts, optimizer=optimizer,
-        lr=lr, monitor=monitor or None, blend=blend, batch_size=batch_size, save_images=save_images,
+        lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
+        save_images=save_images,
         seed=seed, device=device, out=out, preset=preset, dry_run=dry_run,
         retry_errors=retry_errors, progress=not no_progress, report=not no_report)
     try:
