@@ -10,10 +10,11 @@ each hole pixel ``p`` with in-image 4-neighbours ``N_p``::
 
 Neighbours are 4-connected *within the image*: nothing wraps across rows or image edges (the
 widely copied parosky code gets this wrong for masks touching the left or right edge). The sparse
-system is factorised once per distinct mask (``scipy.sparse.linalg.splu``, a direct LU solve: exact
-up to float64 round-off, not iterative-to-tolerance) and solved for every channel of every image
-that shares the mask at once. Known pixels are copied from ``y`` bit for bit, and ``y``'s values
-under the hole are never read.
+system is factorised once per distinct mask (``scipy.sparse.linalg.splu``, a direct LU solve with a
+symmetric ordering: exact up to float64 round-off, not iterative-to-tolerance; the last 16 masks'
+factorisations are cached, so image-by-image calls with one mask factorise once) and solved for
+every channel of every image that shares the mask at once. Known pixels are copied from ``y`` bit
+for bit, and ``y``'s values under the hole are never read.
 
 References:
     Pérez, Gangnet, Blake. Poisson Image Editing. SIGGRAPH 2003.
@@ -24,7 +25,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ._registry import Registry
 from .losses.composite import check_corrupted
@@ -57,34 +57,84 @@ def overlay(y: torch.Tensor, g: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
     return torch.where(m > 0, y, g.to(y.dtype))
 
 
-def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
-    """Sum of the 4 in-image neighbours (zero padding, so nothing wraps)."""
-    p = F.pad(x, (1, 1, 1, 1))
-    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+#: Right-hand sides per SuperLU solve call. SciPy's ``SuperLU.solve`` slows down sharply with
+#: many right-hand sides at once (measured, SciPy 1.x: 192 columns of a 1024-unknown system take
+#: ~100x longer than 16 calls of 12), so they are solved in blocks of this many columns.
+_SOLVE_BLOCK = 12
+
+_OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-def _system(hole: np.ndarray):
-    """The sparse LU of the hole's Laplacian system for one ``(H, W)`` bool hole map."""
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import splu
+class _HoleSystem:
+    """The Poisson system of one ``(H, W)`` bool hole map: its sparse LU and, for every hole pixel
+    (in row-major order), its flat index, its 4 neighbours' flat indices, which of them lie inside
+    the image and which are known."""
 
-    h, w = hole.shape
-    n = int(hole.sum())
-    index = np.full((h, w), -1, dtype=np.int64)
-    index[hole] = np.arange(n)
-    rows, cols = [np.arange(n)], [np.arange(n)]
-    degree = np.zeros((h, w), dtype=np.float64)
-    # (dr, dc) neighbour offsets; slices keep every pair inside the image (no wrap-around)
-    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        src = (slice(max(0, -dr), h - max(0, dr)), slice(max(0, -dc), w - max(0, dc)))
-        dst = (slice(max(0, dr), h - max(0, -dr)), slice(max(0, dc), w - max(0, -dc)))
-        degree[src] += 1.0
-        both = hole[src] & hole[dst]
-        rows.append(index[src][both])
-        cols.append(index[dst][both])
-    vals = [degree[hole]] + [np.full(len(r), -1.0) for r in rows[1:]]
-    a = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    return splu(a)
+    def __init__(self, hole: np.ndarray) -> None:
+        import scipy.sparse as sp
+        from scipy.sparse.linalg import splu
+
+        h, w = hole.shape
+        rr, cc = np.nonzero(hole)
+        n = len(rr)
+        index = np.full((h, w), -1, dtype=np.int64)
+        index[rr, cc] = np.arange(n)
+        nr = rr[:, None] + np.array([dr for dr, _ in _OFFSETS])      # (n, 4)
+        nc = cc[:, None] + np.array([dc for _, dc in _OFFSETS])
+        inside = (nr >= 0) & (nr < h) & (nc >= 0) & (nc < w)        # nothing wraps
+        nr, nc = np.where(inside, nr, 0), np.where(inside, nc, 0)
+        nb_hole = inside & hole[nr, nc]
+        self.flat = rr * w + cc
+        self.neighbours = nr * w + nc
+        self.inside = inside
+        self.known_neighbour = inside & ~nb_hole
+        self.degree = inside.sum(1).astype(np.float64)
+        rows = np.concatenate([np.arange(n), np.repeat(np.arange(n), 4)[nb_hole.ravel()]])
+        cols = np.concatenate([np.arange(n), index[nr, nc][nb_hole]])
+        vals = np.concatenate([self.degree, np.full(int(nb_hole.sum()), -1.0)])
+        a = sp.csc_matrix((vals, (rows, cols)), shape=(n, n))
+        # Symmetric and irreducibly diagonally dominant (every hole component touches a known
+        # pixel), hence positive definite: a symmetric ordering without pivoting is stable and
+        # fills in 2-3x less than the default (measured: 64x64 random 70% mask, 6.7 -> 2.0 ms).
+        self.lu = splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+
+    def rhs(self, g: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``|N_p| g_p - sum_{q in N_p} g_q + sum_{q in N_p, known} y_q`` at the hole pixels.
+
+        Pixel-major, so every gather copies a contiguous row of all images and channels.
+
+        Shape: g, y ``(H*W, m)`` -> ``(n, m)`` float64. Only known pixels of ``y`` are read.
+        """
+        out = self.degree[:, None] * g[self.flat]
+        for k in range(len(_OFFSETS)):
+            inside, known = self.inside[:, k], self.known_neighbour[:, k]
+            out[inside] -= g[self.neighbours[inside, k]]
+            out[known] += y[self.neighbours[known, k]]
+        return out
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """``A^-1 b`` for ``b`` of shape ``(n, m)``, in column blocks (see :data:`_SOLVE_BLOCK`)."""
+        out = np.empty_like(b)
+        for j in range(0, b.shape[1], _SOLVE_BLOCK):
+            out[:, j:j + _SOLVE_BLOCK] = self.lu.solve(np.asfortranarray(b[:, j:j + _SOLVE_BLOCK]))
+        return out
+
+
+_SYSTEMS: dict = {}
+_SYSTEMS_CACHED = 16
+
+
+def _system(hole: np.ndarray) -> _HoleSystem:
+    """The :class:`_HoleSystem` of a hole map, cached on its bits (the last
+    :data:`_SYSTEMS_CACHED` masks), so blending image after image with one mask factorises once."""
+    key = (hole.shape, np.packbits(hole).tobytes())
+    system = _SYSTEMS.pop(key, None)
+    if system is None:
+        system = _HoleSystem(hole)
+    _SYSTEMS[key] = system  # most recently used last
+    while len(_SYSTEMS) > _SYSTEMS_CACHED:
+        _SYSTEMS.pop(next(iter(_SYSTEMS)))
+    return system
 
 
 @BLENDS.register("poisson")
@@ -108,15 +158,11 @@ def poisson_blend(y: torch.Tensor, g: torch.Tensor, mask: torch.Tensor, clip: bo
         Pérez, Gangnet, Blake. Poisson Image Editing. SIGGRAPH 2003.
     """
     m = _check(y, g, mask)
-    known = m > 0
-    b_img = y.shape[0]
-    y_known = torch.where(known, y, torch.zeros((), dtype=y.dtype, device=y.device)).double().cpu()
-    g64 = g.detach().double().cpu()
-    ones = torch.ones((1, 1) + tuple(y.shape[-2:]), dtype=torch.float64)
-    # Right-hand side on the whole grid: |N_p| g_p - sum_q g_q + sum_{q known} y_q
-    rhs = _neighbour_sum(ones) * g64 - _neighbour_sum(g64) + _neighbour_sum(y_known)
-    filled = g64.clone()
-    holes = (~known).cpu().numpy()[:, 0]  # (Bm, H, W)
+    b_img, c, h, w = y.shape
+    holes = (m <= 0).cpu().numpy()[:, 0]                   # (Bm, H, W)
+    y_np = y.detach().cpu().numpy().reshape(b_img, c, h * w)
+    g_np = g.detach().to(y.dtype).cpu().numpy().reshape(b_img, c, h * w)
+    out = y_np.copy()                                       # known pixels: y's, bit for bit
     if holes.shape[0] == 1:
         groups = {0: list(range(b_img))}
     else:  # factorise once per distinct mask
@@ -125,21 +171,18 @@ def poisson_blend(y: torch.Tensor, g: torch.Tensor, mask: torch.Tensor, clip: bo
         for i in range(b_img):
             key = np.packbits(holes[i]).tobytes()
             groups.setdefault(first.setdefault(key, i), []).append(i)
-    rhs_np = rhs.numpy()
-    out_np = filled.numpy()
     for rep, members in groups.items():
-        hole = holes[rep]
-        lu = _system(hole)
-        b = rhs_np[members][:, :, hole]                       # (k, 3, n)
-        k, c, n = b.shape
-        sol = lu.solve(np.ascontiguousarray(b.reshape(k * c, n).T))  # (n, k*3): all channels at once
-        sol = sol.T.reshape(k, c, n)
-        for j, i in enumerate(members):
-            out_np[i][:, hole] = sol[j]
-    result = torch.from_numpy(out_np)
-    if clip:
-        result = result.clamp(-1.0, 1.0)
-    return torch.where(known, y, result.to(device=y.device, dtype=y.dtype))
+        system = _system(holes[rep])
+        idx = np.asarray(members)
+        k = len(idx)
+        # pixel-major float64 (H*W, k*3): all images and channels of the group solved at once
+        g_pm = np.ascontiguousarray(g_np[idx].reshape(k * c, h * w).T, dtype=np.float64)
+        y_pm = np.ascontiguousarray(y_np[idx].reshape(k * c, h * w).T, dtype=np.float64)
+        sol = system.solve(system.rhs(g_pm, y_pm)).T.reshape(k, c, -1)
+        if clip:
+            sol = np.clip(sol, -1.0, 1.0)
+        out[idx[:, None, None], np.arange(c)[None, :, None], system.flat[None, None, :]] = sol
+    return torch.from_numpy(out.reshape(b_img, c, h, w)).to(y.device)
 
 
 def blend(y: torch.Tensor, g: torch.Tensor, mask: torch.Tensor, method: str = "poisson",

@@ -184,3 +184,23 @@ def test_search_falls_back_when_folding_changes_the_output(tiny_gan, corrupted):
 def test_bad_precision_raises():
     with pytest.raises(ValueError, match="unknown precision 'fp16'.*fp32, bf16"):
         SearchConfig(precision="fp16")
+
+
+def test_poisson_factorisation_cache_gives_the_same_results(odd_size):
+    """Blending with masks A, B, A again (the cache hit) and at another image size with the same
+    bits count as a different system; every result equals a fresh, uncached solve."""
+    import inpaintkit.blend as blend_mod
+
+    gen = torch.Generator().manual_seed(0)
+    h, w = odd_size
+    masks = [make_mask("center", (h, w)), make_mask("random:0.6", (h, w), seed=1), make_mask("center", (h, w))]
+    y = torch.rand(2, 3, h, w, generator=gen) * 2 - 1
+    g = torch.rand(2, 3, h, w, generator=gen) * 2 - 1
+    cached = [blend_mod.poisson_blend(y, g, m) for m in masks]
+    for m, got in zip(masks, cached):
+        blend_mod._SYSTEMS.clear()
+        torch.testing.assert_close(got, blend_mod.poisson_blend(y, g, m), rtol=0, atol=0)
+    # a transposed image of the same number of pixels must not hit the (h, w) entry
+    t = blend_mod.poisson_blend(y.transpose(-1, -2).contiguous(), g.transpose(-1, -2).contiguous(),
+                                masks[0].transpose(-1, -2).contiguous())
+    torch.testing.assert_close(t, cached[0].transpose(-1, -2), rtol=1e-6, atol=1e-6)
