@@ -152,6 +152,8 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--channels-last", is_flag=True, help="NHWC memory format (faster convolutions on CPU).")
 @click.option("--sample-every", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--ckpt-every", default=250, show_default=True, type=click.IntRange(1))
+@click.option("--snapshot-every", default=0, show_default=True, type=click.IntRange(0),
+              help="Also keep snapshots/iter_N.pt (fp16 G and D) every N iterations; 0 = never.")
 @click.option("--threads", type=int, default=None, help="torch.set_num_threads for this process.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -159,7 +161,7 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
 @click.option("--dry-run", is_flag=True, help="A few steps of dcgan_test on 32x32 data, for CI.")
 def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, no_flip,
-                  precision, channels_last, sample_every, ckpt_every, threads, out, resume, seed,
+                  precision, channels_last, sample_every, ckpt_every, snapshot_every, threads, out, resume, seed,
                   device, dry_run) -> None:
     """Train a DCGAN (Adam 2e-4, beta1 0.5, flips). Works under torchrun for DDP."""
     import torch
@@ -176,7 +178,8 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
         sample_every = ckpt_every = 2
     cfg = GANTrainConfig(data=data, arch=arch, iters=iters, batch_size=batch_size, lr=lr, beta1=beta1,
                          flip=not no_flip, seed=seed, precision=precision, channels_last=channels_last,
-                         sample_every=sample_every, ckpt_every=ckpt_every, model_overrides=overrides)
+                         sample_every=sample_every, ckpt_every=ckpt_every,
+                         snapshot_every=snapshot_every, model_overrides=overrides)
     path = train_gan(cfg, out, resume=resume, device=device)
     click.echo(f"checkpoint: {path}")
 

@@ -47,6 +47,9 @@ class GANTrainConfig:
         precision: ``fp32`` or ``bf16`` (autocast; weights and optimiser stay fp32).
         channels_last: NHWC memory format, faster for convolutions on CPU.
         sample_every, ckpt_every, log_every: intervals in iterations.
+        snapshot_every: also keep ``snapshots/iter_XXXXXXX.pt`` (G and D, fp16, no optimiser
+            state) every this many iterations, 0 = never. GAN training can collapse late; the
+            snapshots let you pick an earlier generator by its sample grid.
         model_overrides: DCGANConfig fields to override (nz, ngf, ndf, kernel_size).
     """
 
@@ -62,6 +65,7 @@ class GANTrainConfig:
     channels_last: bool = False
     sample_every: int = 500
     ckpt_every: int = 250
+    snapshot_every: int = 0
     log_every: int = 10
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -316,6 +320,10 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
                 sample_grid(g, fixed_z, out / "samples.png")
             if done % config.ckpt_every == 0 or done == config.iters:
                 checkpoint(done)
+            if config.snapshot_every and done % config.snapshot_every == 0:
+                save_gan(out / "snapshots" / f"iter_{done:07d}.pt", g, d, config.arch,
+                         meta={"iteration": done, "data": config.data, "seed": config.seed},
+                         storage_dtype=torch.float16)
     if bar is not None:
         bar.close()
     if start >= config.iters and is_main:

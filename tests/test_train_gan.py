@@ -44,15 +44,20 @@ def test_batch_indices_cover_each_epoch_once_and_shard_disjointly():
 
 def test_train_writes_every_output(tiny_npz, tmp_path):
     out = tmp_path / "run"
-    ckpt = train_gan(_cfg(tiny_npz, 4), out, progress=False)
+    cfg = _cfg(tiny_npz, 4)
+    cfg.snapshot_every = 2
+    ckpt = train_gan(cfg, out, progress=False)
     for f in ("config.json", "meta.json", "checkpoint.pt", "losses.csv", "losses.png", "samples.png",
-              "samples/iter_0000004.png"):
+              "samples/iter_0000004.png", "snapshots/iter_0000002.pt", "snapshots/iter_0000004.pt"):
         assert (out / f).is_file(), f
     rows = list(csv.DictReader(open(out / "losses.csv")))
     assert [int(r["iter"]) for r in rows] == [1, 2, 3, 4]
     assert all(np.isfinite(float(r["loss_d"])) and np.isfinite(float(r["loss_g"])) for r in rows)
     g, d, meta = load_gan(ckpt)
     assert meta["arch"] == "dcgan_test" and meta["train_state"]["iteration"] == 4
+    g_snap, _, _ = load_gan(out / "snapshots" / "iter_0000004.pt")  # fp16 storage, fp32 model
+    assert g_snap.project.weight.dtype == torch.float32
+    assert torch.allclose(g_snap.project.weight, g.project.weight, atol=1e-3)
     # Training changed the weights away from the initialisation.
     torch.manual_seed(3)
     from inpaintkit.models import create_model
