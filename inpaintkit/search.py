@@ -393,9 +393,9 @@ def _search_copy(module: nn.Module | None, run: Callable[[nn.Module], Any] | Non
             m = copy.deepcopy(module).eval().requires_grad_(False)
     if channels_last:
         m = m.to(memory_format=torch.channels_last)
-    if bf16_weights:  # what autocast would cast on every call, cast once
+    if bf16_weights:  # what autocast would cast on every call, cast once (autocast leaves fp64 alone)
         for sub in m.modules():
-            if type(sub) in _CONVS or type(sub) is nn.Linear:
+            if (type(sub) in _CONVS or type(sub) is nn.Linear) and sub.weight.dtype == torch.float32:
                 sub.to(torch.bfloat16)
     return m
 

@@ -75,6 +75,41 @@ def machine_info(threads: int) -> dict:
     }
 
 
+def cpu_busy_s() -> float | None:
+    """Busy CPU seconds of the whole machine so far (all cores, from /proc/stat)."""
+    try:
+        f = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(f[:8]) - f[3] - f[4]) / hz  # minus idle and iowait
+
+
+def own_cpu_s() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+
+
+def busy_processes() -> list[str]:
+    """Other processes running or runnable right now (state R), as 'pid command'."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            state = stat.rsplit(")", 1)[1].split()[0]
+            if state == "R":
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                out.append(f"{d.name} {cmd[:120]}")
+        except (OSError, IndexError):
+            continue
+    return out
+
+
 # --- sections -----------------------------------------------------------------------------------------
 
 def run_matmul(quick: bool) -> list[dict]:
@@ -159,9 +194,13 @@ def run_flops(nets) -> list[dict]:
 
 
 def time_search(nets, spec: str, batch: int, cfg: dict, budget_s: float, min_steps: int,
-                warmup_steps: int = 2, max_iters: int = 2000) -> dict:
-    """Per-step seconds of latent_search, from the callback's clock: steps after ``warmup_steps``,
-    at least ``min_steps`` of them and until ``budget_s`` is spent."""
+                warmup_steps: int | None = None, max_iters: int = 2000) -> dict:
+    """Per-step seconds of latent_search, from the callback's clock: the steps after
+    ``warmup_steps`` (default 2 below batch 32, else 1: the first step pays for the allocations),
+    at least ``min_steps`` of them and until ``budget_s`` is spent. The search's one-off setup
+    (copying and preparing the networks) is excluded; ``first_step_s`` includes it."""
+    if warmup_steps is None:
+        warmup_steps = 1 if batch >= 32 else 2
     from inpaintkit.search import SearchConfig, latent_search
 
     g, d, fnet = nets
@@ -170,13 +209,13 @@ def time_search(nets, spec: str, batch: int, cfg: dict, budget_s: float, min_ste
 
     def clock(step, total, terms):
         stamps.append(time.perf_counter())
-        timed = len(stamps) - warmup_steps
-        return timed > min_steps and stamps[-1] - stamps[warmup_steps - 1] >= budget_s
+        timed = len(stamps) - warmup_steps  # step durations after the warm-up steps
+        return timed >= min_steps and stamps[-1] - stamps[warmup_steps - 1] >= budget_s
 
     t0 = time.perf_counter()
     latent_search(g, d, y, m, spec, SearchConfig(iters=max_iters, **cfg),
                   feature_net=fnet if ("sem" in spec or "cat" in spec) else None, callback=clock)
-    steps = np.diff(stamps)[warmup_steps - 1:]
+    steps = np.diff(stamps)[warmup_steps - 1:]  # diff[i] is the duration of step i + 1
     med = float(np.median(steps))
     return {"step_s": med, "img_it_per_s": batch / med, "timed_steps": len(steps),
             "step_min_s": float(steps.min()), "step_max_s": float(steps.max()),
@@ -199,7 +238,8 @@ def run_search(nets, quick: bool, batches: list[int]) -> list[dict]:
                 if mode == "fp32-plain" and b != max(batches):
                     continue  # the before/after comparison at the largest batch only
                 budget = 1.0 if quick else 3.0
-                r = time_search(nets, spec, b, cfg, budget, min_steps=2 if quick else 3)
+                r = time_search(nets, spec, b, cfg, budget,
+                                min_steps=2 if (quick or mode == "fp32-plain") else 3)
                 rows.append({"section": "search", "loss_set": label, "mode": mode, "batch": b, **r})
                 log(f"search {label} {mode} B={b}: {r['img_it_per_s']:.2f} img-it/s "
                     f"({r['timed_steps']} steps, median {r['step_s']:.3f}s)")
@@ -377,8 +417,12 @@ def run_precision(nets, quick: bool, gan: str | None, data: str | None, n_images
     from inpaintkit.search import SearchConfig, latent_search
 
     g, d, fnet = nets
+    gan_desc = "random dcgan_64"
     if gan:
-        g, d = build_gan(checkpoint=gan)
+        from inpaintkit.models import load_gan
+
+        g, d, ckpt = load_gan(gan)
+        gan_desc = f"{gan} (iteration {ckpt.get('meta', {}).get('iteration')})"
     if data:
         arr = np.load(data)
         key = "images" if "images" in arr else list(arr.keys())[0]
@@ -388,7 +432,7 @@ def run_precision(nets, quick: bool, gan: str | None, data: str | None, n_images
             imgs = g(torch.rand(n_images, 100, generator=torch.Generator().manual_seed(7)) * 2 - 1)
     rows = []
     for label, spec, n, it in (("context,prior", LOSS_SETS["context,prior"], n_images, iters),
-                               ("all five", LOSS_SETS["all five"], max(4, n_images // 4), max(50, iters // 3))):
+                               ("all five", LOSS_SETS["all five"], max(4, n_images // 4), max(50, iters // 2))):
         for mask_kind in ("center",):
             mask = make_mask(mask_kind, 64)
             x = imgs[:n]
@@ -404,7 +448,7 @@ def run_precision(nets, quick: bool, gan: str | None, data: str | None, n_images
                              "images": n, "iters": it, "psnr": float(p.mean()), "psnr_hole": float(ph.mean()),
                              "psnr_diff_vs_fp32": float((p - out["fp32"][0]).mean()),
                              "max_abs_image_diff": float(np.abs(p - out["fp32"][0]).max()),
-                             "seconds": secs, "gan": gan or "random dcgan_64",
+                             "seconds": secs, "gan": gan_desc,
                              "images_from": data or "G(random z)"})
             log(f"precision {label}: fp32 {out['fp32'][0].mean():.3f} dB, bf16 {out['bf16'][0].mean():.3f} dB")
     return rows
@@ -430,8 +474,18 @@ def markdown(doc: dict) -> str:
            f"- CPU: {mi['cpu_model']} ({mi['logical_cpus']} logical CPUs, {mi['cpu_capability']}, "
            f"AVX512-BF16: {mi['avx512_bf16']}, AMX: {mi['amx']}); torch {mi['torch']}, "
            f"{mi['torch_threads']} threads",
-           f"- load average at start / end: {_load(mi.get('loadavg_start'))} / {_load(meta.get('loadavg_end'))}",
-           f"- background training paused during the timings: {meta.get('paused') or 'no'}", ""]
+           f"- load average before pausing / at start / at end: {meta.get('loadavg_before_pause') or '-'} / "
+           f"{_load(mi.get('loadavg_start'))} / {_load(meta.get('loadavg_end'))}",
+           f"- background training paused (SIGSTOP) during the timings: {meta.get('paused') or 'no'}",
+           f"- other processes used {_pct(meta.get('other_processes_cpu_fraction'))} of the machine's CPU "
+           f"time during the run ({_fmt(meta.get('other_processes_cpu_s'))} CPU-s over "
+           f"{_fmt(meta.get('wall_s'))} s); running at the start: "
+           f"{'; '.join(meta.get('busy_processes_start') or []) or 'none'}", ""]
+    for m in doc["runs"]:
+        if m is not meta:
+            out.insert(-1, f"- merged run {m['run']} (`{m['command']}`, {m['time']}): sections "
+                           f"{', '.join(m['sections'])}; paused: {m.get('paused') or 'no'}; other processes "
+                           f"{_pct(m.get('other_processes_cpu_fraction'))} of the CPU time")
 
     def sec(name):
         return rows[rows["section"] == name] if "section" in rows else rows.iloc[0:0]
@@ -441,7 +495,7 @@ def markdown(doc: dict) -> str:
     if len(mm):
         limit = mm.groupby("dtype")["gflops"].max().to_dict()
         out += ["## Machine limit (square matmul)", "", "| dtype | n | GFLOP/s |", "|---|---|---|"]
-        out += [f"| {r.dtype} | {r.n} | {_fmt(r.gflops, 0)} |" for r in mm.itertuples()]
+        out += [f"| {r.dtype} | {int(r.n)} | {_fmt(r.gflops, 0)} |" for r in mm.itertuples()]
         out += ["", "The limit used below is the larger of the sizes, per dtype.", ""]
     fl = sec("flops")
     flops = {}
@@ -467,7 +521,7 @@ def markdown(doc: dict) -> str:
                 "|---|---|---|---|---|---|---|"]
         for label in LOSS_SETS:
             s = se[se["loss_set"] == label]
-            for b in sorted(s["batch"].unique()):
+            for b in sorted(int(v) for v in s["batch"].unique()):
                 def val(mode):
                     v = s[(s["mode"] == mode) & (s["batch"] == b)]["img_it_per_s"]
                     return float(v.iloc[0]) if len(v) else None
@@ -518,7 +572,7 @@ def markdown(doc: dict) -> str:
         out += ["## torch.compile (context,prior)", "",
                 "| precision | batch | first step incl. compile (s) | compiled img-it/s | eager img-it/s |",
                 "|---|---|---|---|---|"]
-        out += [f"| {r.mode} | {r.batch} | {r.compile_first_step_s:.1f} | {r.compiled_img_it_per_s:.1f} | "
+        out += [f"| {r.mode} | {int(r.batch)} | {r.compile_first_step_s:.1f} | {r.compiled_img_it_per_s:.1f} | "
                 f"{r.eager_img_it_per_s:.1f} |" for r in co.itertuples()]
         out.append("")
     bl = sec("blend")
@@ -537,7 +591,7 @@ def markdown(doc: dict) -> str:
         for r in tr.itertuples():
             dt = "bfloat16" if r.mode.startswith("bf16") else "float32"
             fr = 100 * r.gflop_per_step / r.step_s / limit[dt] if dt in limit else None
-            out.append(f"| {r.model} | {r.mode} | {r.batch} | {r.step_s:.3f} | {r.img_per_s:.1f} | "
+            out.append(f"| {r.model} | {r.mode} | {int(r.batch)} | {r.step_s:.3f} | {r.img_per_s:.1f} | "
                        f"{r.gflop_per_step:.1f} | {_fmt(fr)} |")
         out.append("")
     pr = sec("precision")
@@ -545,11 +599,15 @@ def markdown(doc: dict) -> str:
         out += ["## bf16 accuracy (same images, same starting z; overlay composite, uint8 PSNR)", "",
                 "| loss set | mask | precision | images | iters | PSNR | hole PSNR | mean diff vs fp32 (dB) | "
                 "max per-image diff |", "|---|---|---|---|---|---|---|---|---|"]
-        out += [f"| {r.loss_set} | {r.mask} | {r.precision} | {r.images} | {r.iters} | {r.psnr:.3f} | "
+        out += [f"| {r.loss_set} | {r.mask} | {r.precision} | {int(r.images)} | {int(r.iters)} | {r.psnr:.3f} | "
                 f"{r.psnr_hole:.3f} | {r.psnr_diff_vs_fp32:+.3f} | {r.max_abs_image_diff:.3f} |" for r in pr.itertuples()]
         r0 = pr.iloc[0]
         out += ["", f"GAN: {r0.gan}; images: {r0.images_from}.", ""]
     return "\n".join(out) + "\n"
+
+
+def _pct(v):
+    return "-" if v is None else f"{100 * v:.1f}%"
 
 
 def _load(v):
@@ -595,6 +653,29 @@ def main(argv: list[str] | None = None) -> None:
     fnet = build_googlenet_features(args.seed)
     nets = (g, d, fnet)
     rows: list[dict] = []
+    json_path = out.with_suffix(".json")
+    doc = {"runs": [], "rows": []}
+    if args.merge and json_path.exists():
+        doc = json.loads(json_path.read_text())
+        doc["rows"] = [r for r in doc["rows"] if r["section"] not in sections]
+    run_id = max([m["run"] for m in doc["runs"]], default=-1) + 1
+    meta["run"] = run_id
+    doc["runs"].append(meta)
+    base_rows = list(doc["rows"])
+    busy0, own0, wall0 = cpu_busy_s(), own_cpu_s(), time.perf_counter()
+    meta["busy_processes_start"] = busy_processes()
+
+    def write() -> None:
+        wall = time.perf_counter() - wall0
+        busy = cpu_busy_s()
+        other = None if busy is None or busy0 is None else (busy - busy0) - (own_cpu_s() - own0)
+        meta.update({"loadavg_end": os.getloadavg(), "wall_s": wall, "other_processes_cpu_s": other,
+                     "other_processes_cpu_fraction": None if other is None or wall <= 0
+                     else other / (wall * (os.cpu_count() or 1))})
+        doc["rows"] = base_rows + [{**r, "run": run_id} for r in rows]
+        atomic_write_json(json_path, doc)
+        atomic_write_text(out.with_suffix(".md"), markdown(doc))
+
     for s in sections:
         t = time.perf_counter()
         if s == "matmul":
@@ -616,20 +697,11 @@ def main(argv: list[str] | None = None) -> None:
                                   8 if args.quick else args.precision_images,
                                   60 if args.quick else args.precision_iters)
         log(f"section {s} done in {time.perf_counter() - t:.0f}s")
-    meta["loadavg_end"] = os.getloadavg()
-    run_id = 0
-    doc = {"runs": [], "rows": []}
-    json_path = out.with_suffix(".json")
-    if args.merge and json_path.exists():
-        doc = json.loads(json_path.read_text())
-        doc["rows"] = [r for r in doc["rows"] if r["section"] not in sections]
-        run_id = max([r["run"] for r in doc["runs"]], default=-1) + 1
-    meta["run"] = run_id
-    doc["runs"].append(meta)
-    doc["rows"] += [{**r, "run": run_id} for r in rows]
-    atomic_write_json(json_path, doc)
-    atomic_write_text(out.with_suffix(".md"), markdown(doc))
-    log(f"wrote {json_path} and {out.with_suffix('.md')}")
+        write()  # after every section: an interrupted run keeps what it measured
+    meta["busy_processes_end"] = busy_processes()
+    write()
+    log(f"wrote {json_path} and {out.with_suffix('.md')}; other processes used "
+        f"{100 * (meta['other_processes_cpu_fraction'] or 0):.1f}% of the CPUs meanwhile")
 
 
 if __name__ == "__main__":

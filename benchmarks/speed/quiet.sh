@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Run the speed suite while this machine's background training runs are paused.
+#
+#   benchmarks/speed/quiet.sh [run.py options...]     e.g. --sections matmul,flops,search,naive,blend
+#
+# Finds the PIDs of the background training runs (`inpaintkit train-gan`, `train-classifier`,
+# `python -m classifiers`), sends them SIGSTOP, runs `python benchmarks/speed/run.py --threads 2
+# "$@"` under a hard time limit (QUIET_LIMIT_S, default 600 s), and sends SIGCONT from an EXIT trap,
+# so the runs are always resumed: on success, on error, on Ctrl-C or on a kill of this script
+# (except SIGKILL, which no trap can catch). The paused PIDs and the load average before pausing
+# are passed to run.py, which records them in the JSON.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-/work/venv/bin/python}
+[[ -x "$PY" ]] || PY=python
+LIMIT=${QUIET_LIMIT_S:-600}
+
+pids=()
+desc=()
+while read -r pid cmd; do
+  [[ -z "$pid" || "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
+  pids+=("$pid")
+  desc+=("$pid ${cmd:0:80}")
+done < <(ps -eo pid=,args= | grep -E 'inpaintkit train-gan|train-classifier|python[0-9.]* -m classifiers( |$)' \
+         | grep -v -E 'grep|quiet\.sh')
+
+resume() {
+  if ((${#pids[@]})); then
+    kill -CONT "${pids[@]}" 2>/dev/null
+    echo "[quiet.sh] resumed ${#pids[@]} process(es): ${pids[*]}" >&2
+  fi
+}
+child=""
+stop_child() { [[ -n "$child" ]] && kill -INT "$child" 2>/dev/null; wait "$child" 2>/dev/null; }
+trap resume EXIT
+# the suite runs in the background and this shell waits for it, so a signal is handled at once
+trap 'stop_child; exit 130' INT
+trap 'stop_child; exit 143' TERM HUP
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+if ((${#pids[@]})); then
+  kill -STOP "${pids[@]}"
+  echo "[quiet.sh] paused ${#pids[@]} process(es): ${pids[*]} (load before: $load_before)" >&2
+else
+  echo "[quiet.sh] no background training runs found" >&2
+fi
+
+SPEED_PAUSED="$(IFS=';'; echo "${desc[*]:-}")" SPEED_LOADAVG_BEFORE_PAUSE="$load_before" \
+  timeout --signal=INT "$LIMIT" "$PY" benchmarks/speed/run.py --threads 2 "$@" &
+child=$!
+wait "$child"
+status=$?
+child=""
+echo "[quiet.sh] run.py exited with $status; load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+exit "$status"
