@@ -204,3 +204,34 @@ def test_poisson_factorisation_cache_gives_the_same_results(odd_size):
     t = blend_mod.poisson_blend(y.transpose(-1, -2).contiguous(), g.transpose(-1, -2).contiguous(),
                                 masks[0].transpose(-1, -2).contiguous())
     torch.testing.assert_close(t, cached[0].transpose(-1, -2), rtol=1e-6, atol=1e-6)
+
+
+def test_feature_network_may_skip_the_logits(tiny_gan, tiny_feature_net, corrupted):
+    """A feature network whose forward takes ``logits=False`` is asked to skip its head when no
+    term reads the logits, and gives the same sem values."""
+    from inpaintkit.features import TinyFeatureNet
+    from inpaintkit.losses import build_loss
+
+    class EarlyExit(TinyFeatureNet):
+        asked: list = []  # on the class: shared with the search's copy of the network
+
+        def forward(self, x, layers=(), logits=True):
+            self.asked.append(logits)
+            feats, out = super().forward(x, layers)
+            if not logits:
+                return {k: v for k, v in feats.items()}, None
+            return feats, out
+
+    net = EarlyExit(num_classes=10)
+    net.load_state_dict(tiny_feature_net.state_dict())
+    net.freeze()
+    g, d = tiny_gan
+    y, mask = corrupted
+    z = torch.rand(4, TINY_NZ, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ref = build_loss("context,sem", tiny_feature_net)(z, y, mask, g, d)[1]["sem"]
+    got = build_loss("context,sem", net)(z, y, mask, g, d)[1]["sem"]
+    torch.testing.assert_close(got, ref)
+    build_loss("sem,cat", net)(z, y, mask, g, d)
+    assert net.asked == [False, True]
+    res = latent_search(g, d, y, mask, "context,sem", SearchConfig(iters=2), feature_net=net)
+    assert torch.isfinite(res.total).all() and set(net.asked[2:]) == {False}

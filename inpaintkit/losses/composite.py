@@ -5,9 +5,14 @@ and only if some term requires it: ``G(z)`` once; the discriminator once on ``G(
 together (one batch of 2B); the feature network once on both, for the union of the layers the
 terms read. Mask-only constants (the context weights, the hole-zeroed image) are computed once per
 search by :meth:`CompositeLoss.prepare`.
+
+When no term reads the logits (``sem`` without ``cat``) and the feature network's ``forward``
+takes a ``logits`` argument, it is called with ``logits=False``: such a network may stop after
+the deepest requested layer and return ``(features, None)``.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -22,6 +27,21 @@ __all__ = ["CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted"]
 
 _COMPOSITE_INPUTS = frozenset({"composite", "d_composite", "feat_composite", "logits_composite"})
 _G_INPUTS = frozenset({"g", "d_g", "feat_g", "logits_g"}) | _COMPOSITE_INPUTS
+
+
+def _skips_logits(net: nn.Module) -> bool:
+    """Whether ``net``'s forward takes ``logits=False`` (return the features and ``None``, stopping
+    after the deepest requested layer). Optional for feature networks; checked once per class."""
+    cls = type(net)
+    if cls not in _SKIPS_LOGITS:
+        try:
+            _SKIPS_LOGITS[cls] = "logits" in inspect.signature(cls.forward).parameters
+        except (TypeError, ValueError):
+            _SKIPS_LOGITS[cls] = False
+    return _SKIPS_LOGITS[cls]
+
+
+_SKIPS_LOGITS: dict[type, bool] = {}
 
 
 def check_corrupted(y: torch.Tensor, mask: torch.Tensor, name: str = "y") -> torch.Tensor:
@@ -224,15 +244,20 @@ class CompositeLoss(nn.Module):
         layers = self.feature_layers
         want_g = bool(req & {"feat_g", "logits_g"})
         want_c = bool(req & {"feat_composite", "logits_composite"})
+        # No term reads the logits (e.g. sem without cat): a network that can stop after the
+        # deepest requested layer saves the rest of its forward pass (GoogLeNet, sem on
+        # inception3b/4b: about a quarter of the step's FLOPs).
+        kw = {} if req & {"logits_g", "logits_composite"} or not _skips_logits(net) else {"logits": False}
         if want_g and want_c:
-            feats, logits = net(torch.cat([inputs["g"], inputs["composite"]]), layers)
+            feats, logits = net(torch.cat([inputs["g"], inputs["composite"]]), layers, **kw)
             inputs["feat_g"] = {k: v[:b] for k, v in feats.items()}
             inputs["feat_composite"] = {k: v[b:] for k, v in feats.items()}
-            inputs["logits_g"], inputs["logits_composite"] = logits[:b], logits[b:]
+            if logits is not None:
+                inputs["logits_g"], inputs["logits_composite"] = logits[:b], logits[b:]
         elif want_g:
-            inputs["feat_g"], inputs["logits_g"] = net(inputs["g"], layers)
+            inputs["feat_g"], inputs["logits_g"] = net(inputs["g"], layers, **kw)
         else:
-            inputs["feat_composite"], inputs["logits_composite"] = net(inputs["composite"], layers)
+            inputs["feat_composite"], inputs["logits_composite"] = net(inputs["composite"], layers, **kw)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, generator: nn.Module,
                 discriminator: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
