@@ -81,11 +81,21 @@ class ClassifierFeatures(FeatureNetwork):
         """Channels of every named layer (GoogLeNet: from its plan; timm: ``feature_info``)."""
         return self.model.feature_channels()
 
-    def extract(self, x: torch.Tensor, layers: Sequence[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def forward(self, x: torch.Tensor, layers: Sequence[str] = (), logits: bool = True
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Features of ``layers`` and the logits; ``logits=False`` stops after the deepest requested
+        layer and returns ``None`` for the logits (``sem`` without ``cat``)."""
+        unknown = [n for n in layers if n not in self.layer_names]
+        if unknown:
+            raise KeyError(f"unknown feature layer(s) {unknown}; this network has {list(self.layer_names)}")
+        return self.extract(x, layers, logits=logits)
+
+    def extract(self, x: torch.Tensor, layers: Sequence[str], logits: bool = True
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         size = None if self.image_size is None else (self.image_size, self.image_size)
         check_images(x, "feature-network input", size)
-        logits, _, feats = self.model.run(self.normalize(x.float()), tuple(layers))
-        return {n: feats[n] for n in layers}, logits
+        out, _, feats = self.model.run(self.normalize(x.float()), tuple(layers), logits=logits)
+        return {n: feats[n] for n in layers}, out
 
     def train(self, mode: bool = True) -> "ClassifierFeatures":
         # always eval: BatchNorm statistics and dropout must not change under the latent search

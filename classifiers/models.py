@@ -199,11 +199,18 @@ class GoogLeNetETH(nn.Module):
     def feature_channels(self) -> dict[str, int]:
         return dict(self.channels)
 
-    def run(self, x: torch.Tensor, layers: tuple[str, ...] | list[str] = (),
-            with_aux: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
-        """One forward pass: ``(logits, aux_logits, {layer: activation})``."""
+    def run(self, x: torch.Tensor, layers: tuple[str, ...] | list[str] = (), with_aux: bool = False,
+            logits: bool = True) -> tuple[torch.Tensor | None, list[torch.Tensor], dict[str, torch.Tensor]]:
+        """One forward pass: ``(logits, aux_logits, {layer: activation})``.
+
+        With ``logits=False`` the pass stops after the deepest requested layer and returns
+        ``None`` for the logits (what ``sem`` without ``cat`` needs).
+        """
         feats: dict[str, torch.Tensor] = {}
         aux: list[torch.Tensor] = []
+        want = set(layers)
+        if not logits and not want:
+            return None, aux, feats
         x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))
         for name in GOOGLENET_LAYERS:
             if name == "inception4a":
@@ -211,8 +218,10 @@ class GoogLeNetETH(nn.Module):
             elif name == "inception5a":
                 x = self.maxpool4(x)
             x = getattr(self, name)(x)
-            if name in layers:
+            if name in want:
                 feats[name] = x
+                if not logits and len(feats) == len(want):
+                    return None, aux, feats
             if with_aux and self.aux_logits:
                 if name == "inception4a":
                     aux.append(self.aux1(x))
@@ -313,6 +322,10 @@ def load_pretrained_googlenet(model: GoogLeNetETH, path: str | os.PathLike) -> N
 
 # --- timm ---------------------------------------------------------------------------------------------
 
+class _StopForward(Exception):
+    """Raised from a forward hook once every requested stage is captured (logits not needed)."""
+
+
 class TimmClassifier(nn.Module):
     """Any timm model, with one-pass access to its ``feature_info`` stages.
 
@@ -354,20 +367,33 @@ class TimmClassifier(nn.Module):
     def feature_channels(self) -> dict[str, int]:
         return {d["module"]: int(d["num_chs"]) for d in self._info}
 
-    def run(self, x: torch.Tensor, layers: tuple[str, ...] | list[str] = (),
-            with_aux: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
+    def run(self, x: torch.Tensor, layers: tuple[str, ...] | list[str] = (), with_aux: bool = False,
+            logits: bool = True) -> tuple[torch.Tensor | None, list[torch.Tensor], dict[str, torch.Tensor]]:
+        """One forward pass with hooks on the requested stages: ``(logits, [], {layer: activation})``.
+
+        With ``logits=False`` the pass is cut short (by an exception raised from the hook that
+        completes the requested set) and the logits are ``None``.
+        """
         feats: dict[str, torch.Tensor] = {}
+        want = set(layers)
+        if not logits and not want:
+            return None, [], feats
         handles = []
-        for name in layers:
+        for name in want:
             def hook(_m, _inp, out, name=name):
                 feats[name] = out
+                if not logits and len(feats) == len(want):
+                    raise _StopForward
             handles.append(self.model.get_submodule(name).register_forward_hook(hook))
+        out = None
         try:
-            logits = self.model(x)
+            out = self.model(x)
+        except _StopForward:
+            pass
         finally:
             for h in handles:
                 h.remove()
-        return logits, [], feats
+        return (out if logits else None), [], feats
 
     def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         return self.model(x), []

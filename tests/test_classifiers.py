@@ -181,6 +181,21 @@ def test_feature_network_normalises_inside_and_is_frozen(tmp_path, arch):
     torch.testing.assert_close(logits, ref_logits)
     for name in net.default_layers:
         torch.testing.assert_close(feats[name], ref_feats[name])
+    # logits=False (sem without cat) stops after the deepest requested layer: same features
+    head = net.model.fc if arch == "googlenet_tiny" else net.model.model.get_classifier()
+    calls = []
+    handle = head.register_forward_hook(lambda *a: calls.append(1))
+    early, none = net(x, net.default_layers, logits=False)
+    handle.remove()
+    assert calls == []  # the head never ran
+    assert none is None and set(early) == set(net.default_layers)
+    for name in net.default_layers:
+        torch.testing.assert_close(early[name], feats[name])
+    shallow, _ = net(x, net.layer_names[:1], logits=False)
+    torch.testing.assert_close(shallow[net.layer_names[0]], net(x, net.layer_names[:1])[0][net.layer_names[0]])
+    from inpaintkit.losses.composite import _skips_logits
+
+    assert _skips_logits(net)
     (sum(f.square().sum() for f in feats.values()) + logits.sum()).backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     net.train()
