@@ -4,10 +4,12 @@
 #   benchmarks/speed/quiet.sh [run.py options...]     e.g. --sections matmul,flops,search,naive,blend
 #
 # Finds the PIDs of the background training runs (`inpaintkit train-gan`, `train-classifier`,
-# `python -m classifiers`), sends them SIGSTOP, runs `python benchmarks/speed/run.py --threads 2
+# `python -m classifiers`, running for at least 5 minutes), sends them SIGSTOP, runs `python benchmarks/speed/run.py --threads 2
 # "$@"` under a hard time limit (QUIET_LIMIT_S, default 600 s), and sends SIGCONT from an EXIT trap,
 # so the runs are always resumed: on success, on error, on Ctrl-C or on a kill of this script
-# (except SIGKILL, which no trap can catch). The paused PIDs and the load average before pausing
+# (except SIGKILL, which no trap can catch). Before pausing, it waits (QUIET_WAIT_S, default 900 s)
+# until no other process uses more than 15% of a CPU (benchmarks/speed/busy.py), since other
+# people's jobs are not paused. The paused PIDs and the load average before pausing
 # are passed to run.py, which records them in the JSON.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,12 +19,16 @@ LIMIT=${QUIET_LIMIT_S:-600}
 
 pids=()
 desc=()
-while read -r pid cmd; do
+# Only runs older than QUIET_MIN_AGE_S (default 300 s): short invocations with the same command
+# line (a test calling `python -m classifiers --help`, a dry run) are other people's work in flight.
+MIN_AGE=${QUIET_MIN_AGE_S:-300}
+while read -r pid age cmd; do
   [[ -z "$pid" || "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
+  ((age >= MIN_AGE)) || continue
   pids+=("$pid")
   desc+=("$pid ${cmd:0:80}")
-done < <(ps -eo pid=,args= | grep -E 'inpaintkit train-gan|train-classifier|python[0-9.]* -m classifiers( |$)' \
-         | grep -v -E 'grep|quiet\.sh')
+done < <(ps -eo pid=,etimes=,args= | grep -E 'inpaintkit train-gan|train-classifier|python[0-9.]* -m classifiers( |$)' \
+         | grep -v -E 'grep|quiet\.sh|--help')
 
 resume() {
   if ((${#pids[@]})); then
@@ -36,6 +42,22 @@ trap resume EXIT
 # the suite runs in the background and this shell waits for it, so a signal is handled at once
 trap 'stop_child; exit 130' INT
 trap 'stop_child; exit 143' TERM HUP
+
+# Wait (up to QUIET_WAIT_S, default 900 s) until nothing but the training runs uses the CPUs:
+# other people's jobs cannot be paused, and two-thread timings collapse when a core is taken.
+WAIT=${QUIET_WAIT_S:-900}
+waited=0
+exclude=$(IFS=,; echo "${pids[*]:-}")
+until busy=$("$PY" benchmarks/speed/busy.py --interval 3 --threshold 15 --exclude "$exclude"); do
+  if ((waited >= WAIT)); then
+    echo "[quiet.sh] still busy after ${waited}s, running anyway:" >&2
+    echo "$busy" >&2
+    break
+  fi
+  ((waited == 0)) && { echo "[quiet.sh] waiting for a quiet machine; busy now:" >&2; echo "$busy" >&2; }
+  sleep 12
+  waited=$((waited + 15))
+done
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 if ((${#pids[@]})); then

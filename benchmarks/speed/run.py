@@ -230,9 +230,10 @@ MODES = {
 }
 
 
-def run_search(nets, quick: bool, batches: list[int]) -> list[dict]:
+def run_search(nets, quick: bool, batches: list[int], loss_sets: list[str]) -> list[dict]:
     rows = []
-    for label, spec in LOSS_SETS.items():
+    for label in loss_sets:
+        spec = LOSS_SETS[label]
         for mode, cfg in MODES.items():
             for b in batches:
                 if mode == "fp32-plain" and b != max(batches):
@@ -247,14 +248,15 @@ def run_search(nets, quick: bool, batches: list[int]) -> list[dict]:
     return rows
 
 
-def run_naive(nets, quick: bool) -> list[dict]:
+def run_naive(nets, quick: bool, loss_sets: list[str]) -> list[dict]:
     from naive import naive_loss, time_naive_step
 
     from inpaintkit.losses import build_loss, context_weights, parse_loss_spec
 
     g, d, fnet = nets
     rows = []
-    for label, spec in LOSS_SETS.items():
+    for label in loss_sets:
+        spec = LOSS_SETS[label]
         uses_f = "sem" in spec or "cat" in spec
         weights = {n: w for n, w, _ in parse_loss_spec(spec)}
         layers = fnet.default_layers if uses_f else ()
@@ -623,7 +625,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--batches", default=None, help="search batch sizes (default 1,8,32,64; --quick 1,8)")
-    ap.add_argument("--merge", action="store_true", help="keep other sections' rows from an existing OUT.json")
+    ap.add_argument("--loss-sets", default=";".join(LOSS_SETS),
+                    help=f"';'-separated loss-set labels for search and naive: {'; '.join(LOSS_SETS)}")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of other sections (and other loss sets) from an existing OUT.json")
     ap.add_argument("--gan", default=None, help="GAN checkpoint for the precision section")
     ap.add_argument("--data", default=None, help="npz of uint8 NHWC 64x64 images for the precision section")
     ap.add_argument("--precision-images", type=int, default=32)
@@ -631,6 +636,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    loss_sets = [s.strip() for s in args.loss_sets.split(";") if s.strip()]
+    if sorted(set(loss_sets) - set(LOSS_SETS)):
+        ap.error(f"unknown loss set(s) {sorted(set(loss_sets) - set(LOSS_SETS))}; choose from {list(LOSS_SETS)}")
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         ap.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
@@ -657,7 +665,9 @@ def main(argv: list[str] | None = None) -> None:
     doc = {"runs": [], "rows": []}
     if args.merge and json_path.exists():
         doc = json.loads(json_path.read_text())
-        doc["rows"] = [r for r in doc["rows"] if r["section"] not in sections]
+        # replace this run's sections (for search/naive: only the loss sets run now)
+        doc["rows"] = [r for r in doc["rows"] if r["section"] not in sections
+                       or (r["section"] in ("search", "naive") and r.get("loss_set") not in loss_sets)]
     run_id = max([m["run"] for m in doc["runs"]], default=-1) + 1
     meta["run"] = run_id
     doc["runs"].append(meta)
@@ -683,9 +693,9 @@ def main(argv: list[str] | None = None) -> None:
         elif s == "flops":
             rows += run_flops(nets)
         elif s == "search":
-            rows += run_search(nets, args.quick, batches)
+            rows += run_search(nets, args.quick, batches, loss_sets)
         elif s == "naive":
-            rows += run_naive(nets, args.quick)
+            rows += run_naive(nets, args.quick, loss_sets)
         elif s == "compile":
             rows += run_compile(nets, args.quick)
         elif s == "blend":
