@@ -168,6 +168,7 @@ class BenchConfig:
     batch_size: int | None = None
     save_images: int | None = None
     seed: int = 0
+    start: int = 0
     device: str | None = None
     out: str | None = None
     preset: str | None = None
@@ -341,6 +342,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
             raise BenchError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
     if cfg.n is not None and (not isinstance(cfg.n, int) or cfg.n < 1):
         raise BenchError(f"--n must be a positive integer, got {cfg.n!r}")
+    if not isinstance(cfg.start, int) or cfg.start < 0:
+        raise BenchError(f"--start must be a non-negative integer, got {cfg.start!r}")
     if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise BenchError(f"--lr must be a positive number, got {cfg.lr!r}")
     if cfg.optimizer not in ("adam", "nesterov"):
@@ -585,9 +588,14 @@ def _load_data(rb: ResolvedBench):
         raise BenchError(f"--data {spec!r}: {e.args[0]}") from e
     except (DatasetError, FileNotFoundError) as e:
         raise BenchError(f"--data {spec!r}: {e}") from e
-    n = len(data) if cfg.n is None else cfg.n
-    if n > len(data):
-        raise BenchError(f"--n {n} but the {cfg.split} split of {spec} has only {len(data)} images")
+    avail = len(data) - cfg.start
+    if avail < 1:
+        raise BenchError(f"--start {cfg.start} but the {cfg.split} split of {spec} has only "
+                         f"{len(data)} images")
+    n = avail if cfg.n is None else cfg.n
+    if n > avail:
+        raise BenchError(f"--n {n} but the {cfg.split} split of {spec} has only {len(data)} images"
+                         + (f", {avail} from --start {cfg.start}" if cfg.start else ""))
     return data, n
 
 
@@ -850,7 +858,7 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     if cfg.retry_errors:
         done = {k: r for k, r in done.items() if not r.get("error")}
     labels = data.labels
-    ids_all = np.arange(n)
+    ids_all = np.arange(cfg.start, cfg.start + n)
     my_ids = ids_all[rank::world]
     grid_ids = ids_all if cfg.save_images < 0 else ids_all[: cfg.save_images]
     grid_set = set(int(i) for i in grid_ids)
@@ -865,6 +873,8 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     for mask_spec in cfg.masks:
         masks_all, source = image_masks(mask_spec, ids_all, (size, size), cfg.seed, data_masks,
                                         mask_file)
+        if cfg.start:  # indexed by image id below
+            masks_all = np.concatenate([np.ones((cfg.start, *masks_all.shape[1:]), bool), masks_all])
         if rank == 0 and len(grid_ids):
             x_grid = data.images[grid_ids]
             _save_npz(out / "images" / f"inputs__{_slug(mask_spec)}.npz", ids=grid_ids,
@@ -1062,7 +1072,8 @@ def _write_meta(out: Path, rb: ResolvedBench, data, n: int, device: torch.device
         "status": status,
         "methods": [dataclasses.asdict(m) for m in rb.methods],
         "masks": list(cfg.masks),
-        "data": {"spec": cfg.data, "split": cfg.split, "n": n, "image_size": data.image_size,
+        "data": {"spec": cfg.data, "split": cfg.split, "start": cfg.start, "n": n,
+                 "image_size": data.image_size,
                  "num_classes": data.num_classes, "has_labels": data.labels is not None},
         "model_ids": models.ids,
         "scored": {"search": cfg.blend, "baseline": "own fill, not blended"},

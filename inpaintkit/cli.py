@@ -206,7 +206,9 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--pool", default=None,
               help="Dataset spec of the training images for the nn baseline.")
 @click.option("--n", "-n", "n", default=None, type=int,
-              help="Benchmark the first N images. [default: all]")
+              help="Benchmark the first N images (from --start). [default: all]")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(0),
+              help="Index of the first image, e.g. 100 to tune on images the test set leaves out.")
 @click.option("--iters", default=None, type=int, help="Search iterations. [default: 1500]")
 @click.option("--restarts", default=None, type=int, help="Random restarts per image. [default: 1]")
 @click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")
@@ -233,7 +235,7 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
-              pool, n, iters, restarts, optimizer, lr, precision, monitor, blend, batch_size,
+              pool, n, start, iters, restarts, optimizer, lr, precision, monitor, blend, batch_size,
               save_images, seed, device, out, preset, dry_run, retry_errors, no_report,
               no_progress) -> None:
     """Benchmark loss sets and baselines on the same images and masks; print the table.
@@ -246,7 +248,7 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
     cfg = BenchConfig(
         losses=losses or None, baselines=baselines or None, masks=masks or None, data=data,
         split=split, gan=gan, classifier=classifier, eval_classifier=eval_classifier,
-        mask_file=mask_file, pool=pool, n=n, iters=iters, restarts=restarts, optimizer=optimizer,
+        mask_file=mask_file, pool=pool, n=n, start=start, iters=iters, restarts=restarts, optimizer=optimizer,
         lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
         save_images=save_images,
         seed=seed, device=device, out=out, preset=preset, dry_run=dry_run,

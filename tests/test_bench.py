@@ -263,6 +263,16 @@ def test_n_larger_than_the_data(tmp_path):
         B.run_bench(_cfg(tmp_path / "r", data="synthetic-cars:4", n=9), echo=None)
 
 
+def test_start_selects_later_images(tmp_path):
+    B.run_bench(_cfg(tmp_path / "r", data="synthetic-cars:6", start=3, n=2, baselines=("biharmonic",),
+                     losses=()), echo=None)
+    assert sorted({r["image_id"] for r in read_rows(tmp_path / "r")}) == [3, 4]
+    with pytest.raises(B.BenchError, match="--n 4 but .* only 6 images, 3 from --start 3"):
+        B.run_bench(_cfg(tmp_path / "s", data="synthetic-cars:6", start=3, n=4), echo=None)
+    with pytest.raises(B.BenchError, match="--start 6 but"):
+        B.run_bench(_cfg(tmp_path / "t", data="synthetic-cars:6", start=6, n=1), echo=None)
+
+
 def test_checkpoint_for_another_image_size(tmp_path, tiny_checkpoint):
     # tiny_checkpoint is a 32x32 dcgan_test; synthetic-cars renders 64x64 by default
     cfg = B.BenchConfig(data="synthetic-cars:4", gan=str(tiny_checkpoint), baselines=("yeh",),
