@@ -87,10 +87,12 @@ def main() -> None:
         labels += list(dict.fromkeys(best["label"]))
     parts.append(table(pd.concat(frames), masks, labels, "All methods on the same 100 test images "
                        "(first 100 of val.npz)"))
-    if (runs / "p1-tune" / "rows.jsonl").exists():
-        tune = load(runs / "p1-tune")
+    tunes = [load(d) for d in sorted(runs.glob("p1-tune*")) if (d / "rows.jsonl").exists()]
+    if tunes:
+        tune = pd.concat(tunes)
         tl = list(dict.fromkeys(tune["label"]))
-        parts.append(table(tune, masks, tl, "Tuning sweep on images 100-131 (Adam, lr 0.03)"))
+        parts.append(table(tune, masks, tl, "Tuning sweep on images 100-131 (Adam, lr 0.03, "
+                           "never the test images)"))
     atomic_write_text(Path(args.out) / "comparison.md", "\n".join(parts))
     print("\n".join(parts))
 
