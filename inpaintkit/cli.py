@@ -229,7 +229,8 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
               help="Run directory; rerunning with the same --out resumes. "
                    "[default: runs/bench-<hash of the options>]")
 @click.option("--preset", default=None,
-              help="paper-table1: SPEC.md's protocol (explicit options win).")
+              help="paper-table1: SPEC.md's protocol; best: the best configuration found on "
+                   "Stanford Cars (explicit options win).")
 @click.option("--dry-run", is_flag=True, help="Tiny random models on a handful of images, for CI.")
 @click.option("--retry-errors", is_flag=True, help="Recompute rows that failed in an earlier run.")
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")

@@ -222,6 +222,14 @@ def test_paper_preset_and_explicit_overrides():
     assert (rb.config.iters, rb.config.masks, rb.config.optimizer) == (10, ("center",), "adam")
 
 
+def test_best_preset():
+    rb = B.resolve_config(B.BenchConfig(preset="best", data="npz:x.npz", gan="g.pt"))
+    c = rb.config
+    assert (c.optimizer, c.iters, c.lr, c.restarts, c.blend) == ("adam", 300, 0.03, 4, "poisson")
+    assert [(m.name, m.label) for m in rb.methods] == [
+        ("im", "im"), ("telea", "telea"), ("biharmonic", "biharmonic"), ("context,prior", "best")]
+
+
 def test_default_methods_and_demo_mode():
     rb = B.resolve_config(B.BenchConfig(losses=("context,prior,sem,cat",)))
     assert rb.mode == "demo" and [m.name for m in rb.methods] == ["im", "yeh", "context,prior,sem,cat"]
@@ -244,7 +252,7 @@ def test_missing_bundled_model_names_the_file(tmp_path, monkeypatch):
     (dict(baselines=("magic",)), "unknown baseline 'magic'; known baselines: yeh, "),
     (dict(masks=("hexagon",)), "bad mask 'hexagon'"),
     (dict(losses=("context,style",)), "unknown loss 'style'"),
-    (dict(preset="paper-table9"), "known presets: paper-table1"),
+    (dict(preset="paper-table9"), "known presets: best, paper-table1"),
     (dict(optimizer="lbfgs"), "adam or nesterov"),
     (dict(precision="fp8"), "fp32 or bf16"),
     (dict(blend="alpha"), "unknown blend 'alpha'"),
