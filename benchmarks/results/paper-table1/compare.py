@@ -90,6 +90,9 @@ def main() -> None:
     tunes = [load(d) for d in sorted(runs.glob("p1-tune*")) if (d / "rows.jsonl").exists()]
     if tunes:
         tune = pd.concat(tunes)
+        search = tune["method_kind"] != "baseline"
+        tune.loc[search, "label"] = tune.loc[search].apply(
+            lambda r: f"{r['label']} ({int(r['iters'])} it x {int(r['restarts'])})", axis=1)
         tl = list(dict.fromkeys(tune["label"]))
         parts.append(table(tune, masks, tl, "Tuning sweep on images 100-131 (Adam, lr 0.03, "
                            "never the test images)"))
