@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inpaintkit._utils import atomic_write_json, atomic_write_text, resolve_device, run_metadata
+from inpaintkit._utils import atomic_write_json, atomic_write_text, resolve_device, run_metadata, warn_if_slow_bf16
 
 from ._checkpoint import load_classifier
 from .features import Normalize
@@ -48,6 +48,8 @@ def evaluate_classifier(ckpt: str | os.PathLike, data_spec: str, out: str | os.P
     from .train import evaluate_model
 
     dev = resolve_device(device)
+    if bf16:
+        warn_if_slow_bf16(dev, "eval-classifier --bf16")
     model, ck = load_classifier(ckpt, device=dev)
     cfg = ck["config"]
     k = int(cfg["num_classes"])

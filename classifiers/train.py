@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintkit._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text,
-                               resolve_device, run_metadata, seed_everything)
+                               resolve_device, run_metadata, seed_everything, warn_if_slow_bf16)
 from inpaintkit.models import read_checkpoint
 
 from . import augment as A
@@ -339,6 +339,8 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
         torch.set_num_threads(int(cfg.threads))
     world, rank, local_rank = _dist_info()
     device = resolve_device(cfg.device)
+    if cfg.bf16:
+        warn_if_slow_bf16(device, "train-classifier --bf16")
     if world > 1:
         import torch.distributed as dist
 

@@ -75,6 +75,7 @@ DEFAULT_LOSSES = ("context,prior,sem,cat",)
 DEFAULT_BASELINES = ("im", "yeh")
 YEH_LOSSES = "context,prior"
 _LIBRARY_DEFAULTS = {"masks": DEFAULT_MASKS, "split": "test", "iters": 1500, "restarts": 1,
+                     "restart_reduce": "best",
                      "optimizer": "adam", "precision": "fp32", "blend": "poisson", "batch_size": 64,
                      "save_images": 16}
 
@@ -129,6 +130,8 @@ class BenchConfig:
         pool: dataset spec of the training images for the ``nn`` baseline.
         n: number of images (the first n of the split); default all.
         iters, restarts, optimizer, lr: the search settings (lr None: the optimiser's default).
+        restart_reduce: ``best`` (the lowest-loss restart's fill) or ``mean`` (the mean of the
+            restarts' fills; see :class:`~inpaintkit.search.SearchConfig`).
         precision: ``fp32`` or ``bf16`` (the search's networks under bfloat16 autocast; see
             :class:`~inpaintkit.search.SearchConfig`).
         monitor: loss terms recorded with weight 0 in every search that does not optimise them
@@ -160,6 +163,7 @@ class BenchConfig:
     n: int | None = None
     iters: int | None = None
     restarts: int | None = None
+    restart_reduce: str | None = None
     optimizer: str | None = None
     lr: float | None = None
     precision: str | None = None
@@ -348,6 +352,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         raise BenchError(f"--lr must be a positive number, got {cfg.lr!r}")
     if cfg.optimizer not in ("adam", "nesterov"):
         raise BenchError(f"unknown optimizer {cfg.optimizer!r}; choose adam or nesterov")
+    if cfg.restart_reduce not in ("best", "mean"):
+        raise BenchError(f"unknown --restart-reduce {cfg.restart_reduce!r}; choose best or mean")
     if cfg.precision not in ("fp32", "bf16"):
         raise BenchError(f"unknown precision {cfg.precision!r}; choose fp32 or bf16")
     if cfg.blend not in BLENDS:
@@ -645,7 +651,7 @@ def _run_search(method: Method, rb: ResolvedBench, models: _Models, y: torch.Ten
         torch.rand(k, nz, generator=torch.Generator().manual_seed(
             search_seed(cfg.seed, method.name, mask_spec, i))) * 2 - 1 for i in ids])
     sc = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr, restarts=k,
-                      precision=cfg.precision)
+                      restart_reduce=cfg.restart_reduce, precision=cfg.precision)
     res = latent_search(models.generator, models.discriminator, y, mask, loss, config=sc,
                         feature_net=models.feature_net, progress=False, z_init=z_init)
     g = res.g.detach()
@@ -733,6 +739,8 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
         cols["eval_classifier"] = None
     identity = {k: cols[k] for k in ("loss_spec", "split", "mask_source", "iters", "restarts",
                                       "optimizer", "lr", "precision", "blend", "seed", "mode")}
+    if search and cfg.restart_reduce != "best":  # (absent for "best": older runs keep their hashes)
+        cols["restart_reduce"] = identity["restart_reduce"] = cfg.restart_reduce
     identity.update(method=method.name, kind=method.kind, mask=mask, data=cols["data"],
                     gan=models.ids.get("gan") if search else None,
                     classifier=models.ids.get("classifier") if cols["classifier"] else None,
@@ -744,7 +752,8 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
 
 
 _DIFF_FIELDS = ("loss_spec", "data", "split", "mask_source", "gan", "classifier", "eval_classifier",
-                "iters", "restarts", "optimizer", "lr", "precision", "blend", "seed", "mode")
+                "iters", "restarts", "restart_reduce", "optimizer", "lr", "precision", "blend", "seed",
+                "mode")
 
 
 def _check_resume(done: dict[tuple, dict], key: tuple, cols: dict[str, Any], out: Path) -> None:

@@ -148,7 +148,7 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--kernel-size", type=click.Choice(["4", "5"]), default=None)
 @click.option("--no-flip", is_flag=True, help="Disable random horizontal flips.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 autocast (about 2x faster on AVX-512 bf16 CPUs).")
+              help="bf16 autocast (about 2x faster on CPUs with AVX512-BF16 or AMX and on GPUs; much slower on CPUs without them, which get a warning).")
 @click.option("--channels-last", is_flag=True, help="NHWC memory format (faster convolutions on CPU).")
 @click.option("--sample-every", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--ckpt-every", default=250, show_default=True, type=click.IntRange(1))
@@ -211,6 +211,9 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
               help="Index of the first image, e.g. 100 to tune on images the test set leaves out.")
 @click.option("--iters", default=None, type=int, help="Search iterations. [default: 1500]")
 @click.option("--restarts", default=None, type=int, help="Random restarts per image. [default: 1]")
+@click.option("--restart-reduce", default=None,
+              help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
+                   "(higher PSNR, softer). [default: best]")
 @click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")
 @click.option("--lr", default=None, type=float,
               help="Search learning rate. [default: the optimiser's]")
@@ -236,7 +239,8 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
-              pool, n, start, iters, restarts, optimizer, lr, precision, monitor, blend, batch_size,
+              pool, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
+              batch_size,
               save_images, seed, device, out, preset, dry_run, retry_errors, no_report,
               no_progress) -> None:
     """Benchmark loss sets and baselines on the same images and masks; print the table.
@@ -249,7 +253,8 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
     cfg = BenchConfig(
         losses=losses or None, baselines=baselines or None, masks=masks or None, data=data,
         split=split, gan=gan, classifier=classifier, eval_classifier=eval_classifier,
-        mask_file=mask_file, pool=pool, n=n, start=start, iters=iters, restarts=restarts, optimizer=optimizer,
+        mask_file=mask_file, pool=pool, n=n, start=start, iters=iters, restarts=restarts,
+        restart_reduce=restart_reduce, optimizer=optimizer,
         lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
         save_images=save_images,
         seed=seed, device=device, out=out, preset=preset, dry_run=dry_run,

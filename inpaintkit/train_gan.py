@@ -25,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._utils import atomic_write_bytes, atomic_write_json, atomic_write_text, resolve_device, run_metadata, to_unit
+from ._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, resolve_device, run_metadata,
+                     to_unit, warn_if_slow_bf16)
 from .models import MODELS, CheckpointError, create_model, load_gan, save_gan
 
 __all__ = ["GANTrainConfig", "train_gan", "sample_grid", "export_generator"]
@@ -252,6 +253,8 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
 
     fixed_z = (torch.rand(64, model_cfg.nz, generator=torch.Generator().manual_seed(config.seed + 12345))
                * 2 - 1).to(dev)
+    if config.precision == "bf16":
+        warn_if_slow_bf16(dev, "train-gan --precision bf16")
     autocast = (torch.autocast(dev.type, dtype=torch.bfloat16) if config.precision == "bf16"
                 else contextlib.nullcontext())
 

@@ -169,6 +169,18 @@ def test_rerun_with_another_config_refuses_to_mix(tmp_path):
     assert res.new_rows == 3 and len(res.rows) == 9
 
 
+def test_restart_reduce_mean_is_its_own_configuration(tmp_path):
+    best = B.run_bench(_cfg(tmp_path / "r", n=2, restarts=2, baselines=("yeh",), losses=()), echo=None)
+    assert all("restart_reduce" not in r for r in best.rows)  # older runs keep their config hashes
+    with pytest.raises(B.BenchError, match=r"restart_reduce: None -> 'mean'"):
+        B.run_bench(_cfg(tmp_path / "r", n=2, restarts=2, baselines=("yeh",), losses=(),
+                         restart_reduce="mean"), echo=None)
+    mean = B.run_bench(_cfg(tmp_path / "m", n=2, restarts=2, baselines=("yeh",), losses=(),
+                            restart_reduce="mean"), echo=None)
+    assert [r["restart_reduce"] for r in mean.rows] == ["mean", "mean"]
+    assert [r["psnr"] for r in mean.rows] != [r["psnr"] for r in best.rows]
+
+
 def test_a_failing_method_becomes_error_rows_and_the_sweep_goes_on(tmp_path):
     from inpaintkit.baselines import BASELINES, register_baseline
 
@@ -256,6 +268,7 @@ def test_missing_bundled_model_names_the_file(tmp_path, monkeypatch):
     (dict(optimizer="lbfgs"), "adam or nesterov"),
     (dict(precision="fp8"), "fp32 or bf16"),
     (dict(blend="alpha"), "unknown blend 'alpha'"),
+    (dict(restart_reduce="median"), "unknown --restart-reduce 'median'"),
     (dict(n=0), "--n must be a positive integer"),
     (dict(monitor=("sharpness",)), "unknown loss term"),
     (dict(losses=(), baselines=()), "nothing to run"),

@@ -93,6 +93,27 @@ def test_restarts_keep_the_best_per_image(tiny_gan, problem):
         np.testing.assert_allclose(res.history["total"][:, i], singles[k].history["total"][:, i], rtol=1e-5)
 
 
+def test_restart_reduce_mean_averages_the_restarts_fills(tiny_gan, problem):
+    g, d = tiny_gan
+    y, mask = problem
+    z0 = torch.rand(4, 3, 16, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    best = latent_search(g, d, y, mask, "context,prior", SearchConfig(iters=6, restarts=3), z_init=z0)
+    mean = latent_search(g, d, y, mask, "context,prior",
+                         SearchConfig(iters=6, restarts=3, restart_reduce="mean"), z_init=z0)
+    singles = [latent_search(g, d, y, mask, "context,prior", SearchConfig(iters=6), z_init=z0[:, k])
+               for k in range(3)]
+    expected = torch.stack([s.g for s in singles], 1).mean(1)  # each restart at its own best z
+    torch.testing.assert_close(mean.g, expected, rtol=1e-4, atol=1e-5)
+    # the loss bookkeeping stays that of the winning restart, and known pixels are still y's
+    torch.testing.assert_close(mean.z, best.z)
+    torch.testing.assert_close(mean.total, best.total)
+    keep = mask.expand_as(y) > 0
+    assert torch.equal(mean.composite[keep], y[keep])
+    assert not torch.allclose(mean.g, best.g)
+    with pytest.raises(ValueError, match="unknown restart_reduce 'median'.*best, mean"):
+        SearchConfig(restart_reduce="median")
+
+
 def test_restarts_default_init_is_seeded(tiny_gan, problem):
     g, d = tiny_gan
     y, mask = problem
