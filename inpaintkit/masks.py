@@ -10,7 +10,8 @@ Spec strings, as accepted by :func:`make_mask` and every ``--mask``/``--masks`` 
     half            one of the four halves, chosen by the seed
     random[:p]      each pixel missing with probability p (default 0.8; the ETH masks use 0.7)
     blocks[:n]      n random rectangles (default 4), each 1/8 to 1/2 of the side
-    path/to/m.png   a PNG, white (>= 128) = known; resized (nearest) to the image size if needed
+    path/to/m.png   a binary PNG, white = known, black = hole; another size of the same aspect
+                    ratio is resized (nearest); grey levels or another aspect ratio are errors
 """
 from __future__ import annotations
 
@@ -132,11 +133,21 @@ def _read_png(path: str, h: int, w: int) -> np.ndarray:
     try:
         with Image.open(p) as im:
             im = im.convert("L")
-            if im.size != (w, h):
-                im = im.resize((w, h), Image.NEAREST)
-            return np.asarray(im) >= 128
+            a = np.asarray(im)
     except OSError as e:
         raise MaskError(f"cannot read mask image {p}: {e}") from e
+    levels = np.unique(a)
+    if not (set(levels.tolist()) <= {0, 255} or set(levels.tolist()) <= {0, 1}):
+        grey = [int(v) for v in levels if v not in (0, 1, 255)][:5]
+        raise MaskError(f"mask image {p} is not binary: it has grey levels such as {grey}; save it "
+                        f"with black (0) for the hole and white (255) for known pixels only")
+    if a.shape != (h, w):
+        if a.shape[0] * w != a.shape[1] * h:
+            raise MaskError(f"mask image {p} is {a.shape[1]}x{a.shape[0]} but the images are {w}x{h} "
+                            f"(another aspect ratio); draw the mask at the image size")
+        # same aspect ratio: nearest-neighbour resize keeps it binary
+        a = np.asarray(Image.fromarray(a).resize((w, h), Image.NEAREST))
+    return a > 0
 
 
 def make_mask(spec: str, size: int | tuple[int, int], seed: int = 0, batch: int = 1,

@@ -98,6 +98,20 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> float:
         return math.nan
 
 
+def _direction(a: Sequence[float], b: Sequence[float]) -> str:
+    """``"↑"`` when paired ``a`` lies above ``b``, ``"↓"`` below, ``""`` when undecided.
+
+    Decided, like :func:`paired_wilcoxon`, on the finite non-zero paired differences: the sign of
+    their median, or of their mean where the median is 0.
+    """
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    d = d[np.isfinite(d) & (d != 0)]
+    if d.size == 0:
+        return ""
+    s = float(np.median(d)) or float(d.mean())
+    return "↑" if s > 0 else "↓" if s < 0 else ""
+
+
 def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
     """Exact McNemar p-value of paired 0/1 data (two-sided binomial test on discordant pairs)."""
     from scipy.stats import binomtest
@@ -197,8 +211,10 @@ def summarize(df, output: str = "scored", reference: str = REFERENCE_METHOD,
                                             ref.loc[common].astype(float))
                 marker = ""
                 if p == p and p < alpha:
-                    ref_mean = float(ref.loc[common].astype(float).mean())
-                    marker = "↑" if mean > ref_mean else "↓"
+                    # the direction of the paired differences the test was run on (the images
+                    # both methods scored), not the method's mean over all its images
+                    marker = _direction(mine.loc[common].astype(float),
+                                        ref.loc[common].astype(float))
                 recs.append({"mask": mask, "metric": metric, "method": method, "n": int(vals.size),
                              "mean": mean, "ci_low": lo, "ci_high": hi,
                              f"p_vs_{reference}": p, "marker": marker})

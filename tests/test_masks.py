@@ -62,15 +62,28 @@ def test_blocks_count():
     assert (one[rows.min():rows.max() + 1, cols.min():cols.max() + 1] == 0).all()
 
 
-def test_png_mask_is_read_thresholded_and_resized(tmp_path, odd_size):
+def test_png_mask_is_read_and_resized(tmp_path, odd_size):
     h, w = odd_size
     a = np.full((2 * h, 2 * w), 255, np.uint8)
     a[:, : 2 * 10] = 0
-    a[:2, -2:] = 100  # < 128: a hole
+    a[:2, -2:] = 0
     Image.fromarray(a).save(tmp_path / "m.png")
     m = make_mask(str(tmp_path / "m.png"), odd_size, batch=2)
     assert m.shape == (2, 1, h, w)
     assert (m[:, :, :, :10] == 0).all() and m[0, 0, 0, -1] == 0 and m[0, 0, 1:, 10:].all()
+
+
+def test_png_mask_that_is_grey_or_of_another_aspect_is_rejected(tmp_path):
+    a = np.full((32, 32), 255, np.uint8)
+    a[8:24, 8:24] = 0
+    a[0, 0] = 100  # a grey pixel: neither hole nor known
+    Image.fromarray(a).save(tmp_path / "grey.png")
+    with pytest.raises(MaskError, match="not binary.*grey levels such as \\[100\\]"):
+        make_mask(str(tmp_path / "grey.png"), 32)
+    a[0, 0] = 255
+    Image.fromarray(a[:, :16]).save(tmp_path / "narrow.png")
+    with pytest.raises(MaskError, match="16x32 but the images are 32x32"):
+        make_mask(str(tmp_path / "narrow.png"), 32)
 
 
 def test_mask_spec_errors(tmp_path):

@@ -113,3 +113,23 @@ def test_checkpoints_load_as_data_only(tmp_path):
     torch.save({"format": "inpaintkit.dcgan/1", "obj": _Payload()}, tmp_path / "code.pt")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         load_gan(tmp_path / "code.pt")
+
+
+@pytest.mark.parametrize("drop, message", [
+    ("config", r"lacks \['config'\]"),
+    ("state_dict", r"lacks \['state_dict'\]"),
+    ("generator", r"'state_dict' must be a dict holding 'generator'"),
+])
+def test_incomplete_checkpoint_is_a_clear_error(tiny_gan, tmp_path, drop, message):
+    # A truncated or hand-edited checkpoint names the file and what is missing, not a KeyError.
+    g, d = tiny_gan
+    save_gan(tmp_path / "good.pt", g, d, "dcgan_test")
+    ckpt = torch.load(tmp_path / "good.pt", weights_only=True)
+    if drop == "generator":
+        del ckpt["state_dict"]["generator"]
+    else:
+        del ckpt[drop]
+    torch.save(ckpt, tmp_path / "incomplete.pt")
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_gan(tmp_path / "incomplete.pt")
+    assert "incomplete.pt" in str(info.value)

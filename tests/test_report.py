@@ -104,6 +104,22 @@ def test_summary_values_and_markers(run_dir):
     assert s[(s["mask"] == "left") & (s["method"] == "yeh")]["n"].iloc[0] == 12
 
 
+def test_marker_follows_the_paired_images_not_the_unpaired_mean(tmp_path):
+    # yeh failed on images 12-17; "worse" is 1 dB below yeh on every image both scored, but scores
+    # 40 dB on the images yeh lost, so its mean over all its images is far above yeh's.
+    rows = []
+    for i in range(18):
+        base = 0.3 * (i % 5)
+        rows.append({"image_id": i, "method": "worse", "mask": "center",
+                     "psnr": 40.0 if i >= 12 else 19.0 + base, "error": ""})
+        rows.append({"image_id": i, "method": "yeh", "mask": "center", "psnr": 20.0 + base,
+                     "error": "" if i < 12 else "RuntimeError: boom"})
+    s = R.summarize(pd.DataFrame(rows))
+    cell = s[(s["metric"] == "psnr") & (s["method"] == "worse")].iloc[0]
+    assert cell["mean"] > 20.5 and cell["p_vs_yeh"] < 0.01
+    assert cell["marker"] == "↓"  # lower than yeh on the paired images, which the test compared
+
+
 def test_overlay_output_uses_overlay_columns(run_dir):
     s = R.summarize(load_rows(run_dir), output="overlay")
     v = s[(s["mask"] == "center") & (s["metric"] == "psnr") & (s["method"] == "im")]["mean"].iloc[0]
@@ -150,7 +166,10 @@ def test_compare_puts_runs_side_by_side(run_dir, tmp_path):
     rep = R.make_report(run_dir, compare=other, echo=None)
     header = rep.markdown.splitlines()[2]
     assert "| im (runA) | im (runB) | yeh (runA) | yeh (runB) |" in header
-    assert (run_dir / "report").glob("compare_runB*.md")
+    # (a bare glob() generator is always truthy: list it, so a missing file fails the test)
+    written = list((run_dir / "report").glob("compare_runB*.md"))
+    assert len(written) == 1 and written[0].read_text() == rep.markdown
+    assert {p.suffix for p in (run_dir / "report").glob("compare_runB*")} == {".md", ".csv", ".tex"}
 
 
 def test_cli_report_prints_and_rejects_empty_dir(run_dir, tmp_path):

@@ -116,3 +116,71 @@ def test_torchrun_two_cpu_processes(tiny_npz, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     ckpt = read_checkpoint(out / "checkpoint.pt")
     assert ckpt["meta"]["world_size"] == 2 and ckpt["train_state"]["iteration"] == 3
+
+
+def test_resume_after_a_kill_between_checkpoints(tiny_npz, tmp_path, monkeypatch):
+    # A real kill: the run dies during iteration 4, after the checkpoint of iteration 2 (and with
+    # iteration 3 done but not saved). --resume must redo 3.. and end where the straight run does.
+    import inpaintkit.train_gan as tg
+
+    straight = train_gan(_cfg(tiny_npz, 6), tmp_path / "a", progress=False)
+    real_step_generator = tg._step_generator
+
+    def killed(seed, it, rank):
+        if it == 3:
+            raise KeyboardInterrupt("killed")
+        return real_step_generator(seed, it, rank)
+
+    monkeypatch.setattr(tg, "_step_generator", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(_cfg(tiny_npz, 6), tmp_path / "b", progress=False)
+    assert read_checkpoint(tmp_path / "b" / "checkpoint.pt")["train_state"]["iteration"] == 2
+    monkeypatch.setattr(tg, "_step_generator", real_step_generator)
+    resumed = train_gan(_cfg(tiny_npz, 6), tmp_path / "b", resume=True, progress=False)
+    a, b = read_checkpoint(straight), read_checkpoint(resumed)
+    for part in ("generator", "discriminator"):
+        for k, v in a["state_dict"][part].items():
+            assert torch.equal(v, b["state_dict"][part][k]), f"{part}.{k} differs after resume"
+    rows_a = list(csv.DictReader(open(tmp_path / "a" / "losses.csv")))
+    rows_b = list(csv.DictReader(open(tmp_path / "b" / "losses.csv")))
+    assert [int(r["iter"]) for r in rows_b] == list(range(1, 7))
+    for ra, rb in zip(rows_a, rows_b):
+        assert float(ra["loss_d"]) == pytest.approx(float(rb["loss_d"]), rel=1e-6)
+        assert float(ra["loss_g"]) == pytest.approx(float(rb["loss_g"]), rel=1e-6)
+
+
+def test_checkpoint_write_is_atomic(tiny_npz, tmp_path, monkeypatch):
+    # A crash while writing checkpoint 4 leaves checkpoint 2 intact and no temporary file behind.
+    out = tmp_path / "run"
+    real_save = torch.save
+    calls = []
+
+    def crashing_save(obj, f, *args, **kwargs):
+        calls.append(f)
+        if len(calls) == 2:                       # the second checkpoint (iteration 4)
+            Path(f).write_bytes(b"half a checkpoint")
+            raise OSError("disk full")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", crashing_save)
+    with pytest.raises(OSError, match="disk full"):
+        train_gan(_cfg(tiny_npz, 4), out, progress=False)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert read_checkpoint(out / "checkpoint.pt")["train_state"]["iteration"] == 2
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_run_records_config_versions_and_commit(tiny_npz, tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    train_gan(_cfg(tiny_npz, 2), out, progress=False)
+    config = json.loads((out / "config.json").read_text())
+    assert config["arch"] == "dcgan_test" and config["iters"] == 2 and config["lr"] == 2e-4
+    assert config["beta1"] == 0.5 and config["flip"] is True
+    assert config["model_config"]["nz"] == 16
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["versions"]["torch"] and meta["versions"]["numpy"] and meta["argv"]
+    assert meta["config"]["data"] == tiny_npz
+    if (Path(__file__).resolve().parents[1] / ".git").exists():  # a checkout: the commit is known
+        assert isinstance(meta["git_commit"], str) and len(meta["git_commit"]) >= 40

@@ -113,6 +113,13 @@ def load_gan(path: str | os.PathLike, image_size: int | None = None, arch: str |
         raise CheckpointError(f"{path}: unknown architecture {ckpt.get('arch')!r}; known: {MODELS.list()}")
     if arch is not None and ckpt["arch"] != arch:
         raise CheckpointError(f"{path} is a {ckpt['arch']!r} checkpoint, but {arch!r} was requested")
+    missing = [k for k in ("config", "state_dict") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: not a complete DCGAN checkpoint, it lacks {missing} "
+                              f"(keys: {sorted(ckpt)})")
+    if not isinstance(ckpt["state_dict"], dict) or "generator" not in ckpt["state_dict"]:
+        raise CheckpointError(f"{path}: 'state_dict' must be a dict holding 'generator' "
+                              f"(and 'discriminator') weights")
     try:
         config = DCGANConfig(**ckpt["config"])
     except (TypeError, ValueError) as e:
