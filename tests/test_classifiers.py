@@ -392,7 +392,6 @@ def test_python_m_classifiers_is_an_alias():
     assert r.returncode == 0 and "--arch" in r.stdout and "--resume" in r.stdout
 
 
-@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path, data):
     train, val = data
     out = tmp_path / "ddp"
@@ -400,12 +399,12 @@ def test_ddp_two_cpu_processes(tmp_path, data):
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                         "--master_port", str(29500 + os.getpid() % 1000), "-m", "classifiers",
                         "--data", train, "--val", val, "--arch", "googlenet_tiny", "--model-kwargs",
-                        '{"width": 0.125}', "--epochs", "2", "--batch-size", "16", "--out", str(out),
+                        '{"width": 0.125}', "--epochs", "1", "--batch-size", "16", "--out", str(out),
                         "--device", "cpu", "--threads", "1"],
                        capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = (out / "metrics.csv").read_text().strip().splitlines()
-    assert len(rows) == 3  # one row per epoch: only rank 0 writes
+    assert len(rows) == 2  # a header and one row per epoch: only rank 0 writes
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["world_size"] == 2
     ck = torch.load(out / "last.pt", weights_only=True)
