@@ -116,6 +116,20 @@ def test_torchrun_two_cpu_processes(tiny_npz, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     ckpt = read_checkpoint(out / "checkpoint.pt")
     assert ckpt["meta"]["world_size"] == 2 and ckpt["train_state"]["iteration"] == 3
+    # only rank 0 writes: a header and one logged row (iteration 3), not one per rank
+    lines = (out / "losses.csv").read_text().strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("3,")
+
+
+def test_ranks_draw_disjoint_slices_of_the_global_batch():
+    from inpaintkit.train_gan import _batch_indices
+
+    for it in range(5):
+        a = _batch_indices(100, 0, it, 16, rank=0, world=2)
+        b = _batch_indices(100, 0, it, 16, rank=1, world=2)
+        assert len(a) == len(b) == 8 and not set(a.tolist()) & set(b.tolist())
+        whole = _batch_indices(100, 0, it, 16, rank=0, world=1)
+        assert sorted(np.concatenate([a, b]).tolist()) == sorted(whole.tolist())
 
 
 def test_resume_after_a_kill_between_checkpoints(tiny_npz, tmp_path, monkeypatch):
