@@ -237,7 +237,8 @@ def test_paper_preset_and_explicit_overrides():
 def test_best_preset():
     rb = B.resolve_config(B.BenchConfig(preset="best", data="npz:x.npz", gan="g.pt"))
     c = rb.config
-    assert (c.optimizer, c.iters, c.lr, c.restarts, c.blend) == ("adam", 300, 0.03, 4, "poisson")
+    assert (c.optimizer, c.iters, c.lr, c.restarts, c.restart_reduce, c.blend) == (
+        "adam", 100, 0.03, 4, "mean", "poisson")
     assert [(m.name, m.label) for m in rb.methods] == [
         ("im", "im"), ("telea", "telea"), ("biharmonic", "biharmonic"), ("context,prior", "best")]
 
