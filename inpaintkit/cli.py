@@ -68,6 +68,9 @@ def baselines_cmd() -> None:
 @click.option("--lr", default=None, type=float, help="Search learning rate. [default: 0.01]")
 @click.option("--restarts", default=1, show_default=True, type=click.IntRange(1),
               help="Random initialisations per image; the best is kept.")
+@click.option("--restart-reduce", type=click.Choice(["best", "mean"]), default="best", show_default=True,
+              help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
+                   "(higher PSNR, softer).")
 @click.option("--blend", type=click.Choice(["poisson", "overlay"]), default="poisson", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
               help="Images per search batch (folders).")
@@ -77,7 +80,7 @@ def baselines_cmd() -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
 @click.option("--out", required=True, type=click.Path(),
               help="Output image (e.g. out.png) for one image, or a folder.")
-def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, restarts, blend,
+def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, restarts, restart_reduce, blend,
                 batch_size, save_all, threads, seed, device, out) -> None:
     """Inpaint an image (or a folder of images) with a trained GAN by latent search."""
     import torch
@@ -90,7 +93,8 @@ def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, rest
     if threads:
         torch.set_num_threads(threads)
     cfg = InpaintConfig(gan=gan, image=image, out=out, mask=mask, losses=losses, classifier=classifier,
-                        iters=iters, optimizer=optimizer, lr=lr, restarts=restarts, blend=blend,
+                        iters=iters, optimizer=optimizer, lr=lr, restarts=restarts,
+                        restart_reduce=restart_reduce, blend=blend,
                         seed=seed, device=device, save_all=save_all, batch_size=batch_size)
     try:
         inpaint(cfg, progress=True, echo=click.echo)

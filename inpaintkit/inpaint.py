@@ -41,7 +41,7 @@ class InpaintConfig:
         losses: loss spec; default ``context,prior``, or all five terms with a classifier.
             Omitted weights take the defaults for the mask (:func:`default_weights_for_mask`).
         classifier: classifier checkpoint for ``sem``/``cat``.
-        iters, optimizer, lr, restarts: see :class:`~inpaintkit.search.SearchConfig`.
+        iters, optimizer, lr, restarts, restart_reduce: see :class:`~inpaintkit.search.SearchConfig`.
         blend: ``poisson`` or ``overlay``.
         seed: seeds the masks and every image's starting latents.
         device: ``cpu``, ``cuda``...; default CUDA when available.
@@ -59,6 +59,7 @@ class InpaintConfig:
     optimizer: str = "adam"
     lr: float | None = None
     restarts: int = 1
+    restart_reduce: str = "best"
     blend: str = "poisson"
     seed: int = 0
     device: str | None = None
@@ -199,7 +200,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     if cfg.batch_size < 1:
         raise InpaintError(f"batch size must be >= 1, got {cfg.batch_size}")
     search_cfg = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr,
-                              restarts=cfg.restarts, seed=cfg.seed)
+                              restarts=cfg.restarts, restart_reduce=cfg.restart_reduce, seed=cfg.seed)
     spec = resolve_losses(cfg.losses, cfg.mask, cfg.classifier is not None)
     image_path = Path(cfg.image)
     folder_input = image_path.is_dir()

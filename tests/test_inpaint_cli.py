@@ -82,6 +82,19 @@ def test_inpaint_folder_runs_batched_and_is_batch_size_invariant(tiny_checkpoint
         assert np.abs(a - b).max() <= 1  # same per-image seeds whatever the batching
 
 
+def test_restart_reduce_mean_changes_the_fill_not_the_known_pixels(tiny_checkpoint, tmp_path):
+    img = _write_image(tmp_path / "x.png", 32, 32)
+    common = ["inpaint", "--gan", tiny_checkpoint, "--image", img, "--iters", 4, "--restarts", 3,
+              "--blend", "overlay"]
+    _run(common + ["--out", tmp_path / "best.png"])
+    _run(common + ["--out", tmp_path / "mean.png", "--restart-reduce", "mean"])
+    best = np.asarray(Image.open(tmp_path / "best.png")).astype(int)
+    mean = np.asarray(Image.open(tmp_path / "mean.png")).astype(int)
+    hole = np.zeros(best.shape[:2], bool)
+    hole[8:24, 8:24] = True  # the center mask at 32x32
+    assert np.array_equal(best[~hole], mean[~hole]) and not np.array_equal(best[hole], mean[hole])
+
+
 def test_random_mask_weights_are_the_default(tiny_checkpoint, tmp_path):
     img = _write_image(tmp_path / "x.png", 32, 32)
     res = _run(["inpaint", "--gan", tiny_checkpoint, "--image", img, "--out", tmp_path / "o.png",
