@@ -210,6 +210,23 @@ def test_with_feature_losses(tiny_gan, tiny_feature_net, problem):
     assert all(torch.isfinite(v).all() for v in res.terms.values())
 
 
+@pytest.mark.parametrize("spec", ["context,sem", "context,prior,inpaint,sem,cat"])
+def test_feature_chunks_give_the_same_search(tiny_gan, tiny_feature_net, problem, spec):
+    # the classifier run on slices of 3 images (of the 2 x 4 x 2 it sees per step) changes nothing
+    g, d = tiny_gan
+    y, mask = problem
+    runs = [latent_search(g, d, y, mask, spec, SearchConfig(iters=4, restarts=2, feature_chunk=c),
+                          feature_net=tiny_feature_net) for c in (None, 3, "auto")]
+    for other in runs[1:]:
+        torch.testing.assert_close(other.z, runs[0].z, rtol=1e-4, atol=1e-5)
+        for name in runs[0].terms:
+            np.testing.assert_allclose(other.history[name], runs[0].history[name], rtol=1e-4, atol=1e-6)
+    assert SearchConfig().feature_chunk_for("cpu") == 16 and SearchConfig().feature_chunk_for("cuda") is None
+    for bad in (0, -2, "some", 1.5):
+        with pytest.raises(ValueError, match="feature_chunk must be"):
+            SearchConfig(feature_chunk=bad)
+
+
 def test_bad_inputs_raise(tiny_gan, problem, odd_size):
     g, d = tiny_gan
     y, mask = problem

@@ -3,8 +3,8 @@
 #
 #   benchmarks/speed/quiet.sh [run.py options...]     e.g. --sections matmul,flops,search,naive,blend
 #
-# Finds the PIDs of the background training runs (`inpaintkit train-gan`, `train-classifier`,
-# `python -m classifiers`, running for at least 5 minutes), sends them SIGSTOP, runs `python benchmarks/speed/run.py --threads 2
+# Finds the PIDs of the background training and benchmark runs (`inpaintkit train-gan`,
+# `inpaintkit bench`, `train-classifier`, `python -m classifiers`, running for at least 5 minutes), sends them SIGSTOP, runs `python benchmarks/speed/run.py --threads 2
 # "$@"` under a hard time limit (QUIET_LIMIT_S, default 600 s), and sends SIGCONT from an EXIT trap,
 # so the runs are always resumed: on success, on error, on Ctrl-C or on a kill of this script
 # (except SIGKILL, which no trap can catch). Before pausing, it waits (QUIET_WAIT_S, default 900 s)
@@ -27,7 +27,7 @@ while read -r pid age cmd; do
   ((age >= MIN_AGE)) || continue
   pids+=("$pid")
   desc+=("$pid ${cmd:0:80}")
-done < <(ps -eo pid=,etimes=,args= | grep -E 'inpaintkit train-gan|train-classifier|python[0-9.]* -m classifiers( |$)' \
+done < <(ps -eo pid=,etimes=,args= | grep -E 'inpaintkit(\.cli)? (train-gan|bench)|train-classifier|python[0-9.]* -m classifiers( |$)' \
          | grep -v -E 'grep|quiet\.sh|--help')
 
 resume() {

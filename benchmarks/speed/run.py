@@ -234,7 +234,7 @@ def time_search(nets, spec: str, batch: int, cfg: dict, budget_s: float, min_ste
 MODES = {
     "fp32": {"precision": "fp32"},
     "bf16": {"precision": "bf16"},
-    "fp32-plain": {"precision": "fp32", "channels_last": False, "fold_bn": False},
+    "fp32-plain": {"precision": "fp32", "channels_last": False, "fold_bn": False, "feature_chunk": None},
 }
 
 
