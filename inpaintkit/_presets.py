@@ -101,7 +101,9 @@ register_preset(Preset(
 ))
 
 #: The built-in default (no --data/--gan/--classifier): the bundled synthetic-cars models on the
-#: synthetic-cars test split, scaled down to finish in under 3 minutes on a 2-core CPU.
+#: synthetic-cars test split, scaled down to finish in under 3 minutes on a 2-core CPU. Measured on a
+#: 2-core AVX2 EPYC (benchmarks/results/demo-time.md): 190 s wall at 40 iterations, of which the
+#: context,prior,sem,cat search took 115 s; hence 30 iterations.
 DEMO = Preset(
     name="demo",
     description="built-in demo",
@@ -109,7 +111,7 @@ DEMO = Preset(
         "data": "synthetic-cars",
         "split": "test",
         "n": 32,
-        "iters": 40,
+        "iters": 30,
         "lr": 0.03,
         "batch_size": 32,
         "masks": ("center", "left", "random:0.7"),

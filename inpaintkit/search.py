@@ -91,9 +91,12 @@ class SearchConfig:
             searches: compiling takes minutes on a small CPU (measured in ``benchmarks/speed``).
         feature_chunk: images per call of the classifier behind ``sem``/``cat`` (it sees ``G(z)``
             and ``y'``, ``2 * B * restarts`` images a step). ``"auto"`` (default): 16 on a CPU,
-            where GoogLeNet's large activations fall out of cache at bigger batches (on 2 AVX2
-            cores the four-term search ran 4.9 image-iterations/s at batch 64 in one call, 7.3 at
-            batch 8), and all at once on a GPU. ``None``: all at once; an int: that many.
+            where GoogLeNet's large activations fall out of cache at bigger batches, and all at
+            once on a GPU. ``None``: all at once; an int: that many. On a shared 2-core AVX2 VM
+            the four-term search at batch 64 ran 4.9 image-iterations/s unchunked against 6.6
+            chunked (separate runs), and 5.1/6.7 unchunked against 7.0/8.5 chunked alternating in
+            one process; one other same-process sweep at batch 32 favoured no chunking (10.3
+            against 8.5), so the gain is real but noisy there (``benchmarks/results/speed.md``).
     """
 
     iters: int = 1500

@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import LOSS_SETS, build_gan, build_googlenet_features, corrupted_batch, timeit  # noqa: E402
 
-SECTIONS = ("matmul", "flops", "search", "naive", "compile", "blend", "train", "precision")
+SECTIONS = ("matmul", "flops", "search", "chunk", "naive", "compile", "blend", "train", "precision")
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "precision")
 PUBLISHED_GPU = 15.0  # img-it/s: ~100 s per image for 1500 iterations on a GTX 1080 Ti (ETH)
 TARGETS = {"all five": 30.0, "context,prior": 500.0}
@@ -255,6 +255,20 @@ def run_search(nets, quick: bool, batches: list[int], loss_sets: list[str]) -> l
                 log(f"search {label} {mode} B={b}: {r['img_it_per_s']:.2f} img-it/s "
                     f"({r['timed_steps']} steps, median {r['step_s']:.3f}s)")
                 gc.collect()
+    return rows
+
+
+def run_chunk(nets, quick: bool, batch: int = 32) -> list[dict]:
+    """The four-term search at one batch with the classifier run on chunks of several sizes
+    (``SearchConfig.feature_chunk``; None = all ``2 * batch`` images in one call)."""
+    rows = []
+    spec = LOSS_SETS["context,prior,inpaint,sem"]
+    for chunk in (None, 8, 16, 32):
+        r = time_search(nets, spec, batch, {"precision": "fp32", "feature_chunk": chunk},
+                        1.0 if quick else 3.0, 2 if quick else 3)
+        rows.append({"section": "chunk", "loss_set": "context,prior,inpaint,sem", "batch": batch,
+                     "feature_chunk": chunk, **r})
+        log(f"chunk {chunk} B={batch}: {r['img_it_per_s']:.2f} img-it/s")
     return rows
 
 
@@ -585,6 +599,15 @@ def markdown(doc: dict) -> str:
                 out.append(f"| {label} | >= 50% of the {mode} matmul limit | {fr:.0f}% | {'yes' if fr >= 50 else 'no'} |")
         out += ["", f"Published GPU speed for comparison: about {PUBLISHED_GPU:.0f} img-it/s (ETH, GTX 1080 Ti, "
                 "1500 iterations in about 100 s per image).", ""]
+    ch = sec("chunk")
+    if len(ch):
+        out += ["## Classifier chunk size (four-term search, fp32)", "",
+                "The classifier behind `sem`/`cat` sees `2 x batch` images a step; `feature_chunk` runs "
+                "it on slices of that many (`None`: all at once).", "",
+                "| batch | feature_chunk | img-it/s |", "|---|---|---|"]
+        out += [f"| {int(r.batch)} | {'all' if r.feature_chunk != r.feature_chunk or r.feature_chunk is None else int(r.feature_chunk)} | "
+                f"{r.img_it_per_s:.2f} |" for r in ch.itertuples()]
+        out.append("")
     co = sec("compile")
     if len(co):
         out += ["## torch.compile (context,prior)", "",
@@ -716,6 +739,8 @@ def main(argv: list[str] | None = None) -> None:
             rows += run_flops(nets)
         elif s == "search":
             rows += run_search(nets, args.quick, batches, loss_sets)
+        elif s == "chunk":
+            rows += run_chunk(nets, args.quick)
         elif s == "naive":
             rows += run_naive(nets, args.quick, loss_sets)
         elif s == "compile":
