@@ -181,6 +181,22 @@ def test_search_falls_back_when_folding_changes_the_output(tiny_gan, corrupted):
     np.testing.assert_allclose(res.history["total"], ref.history["total"], rtol=1e-4, atol=1e-4)
 
 
+def test_bf16_warns_where_it_is_not_native(tiny_gan, corrupted, monkeypatch):
+    import warnings
+
+    import inpaintkit._utils as U
+
+    g, d = tiny_gan
+    y, mask = corrupted
+    monkeypatch.setattr(U, "native_bf16", lambda device="cpu": False)
+    with pytest.warns(RuntimeWarning, match="no native bfloat16"):
+        latent_search(g, d, y, mask, "context,prior", SearchConfig(iters=1, precision="bf16"))
+    monkeypatch.setattr(U, "native_bf16", lambda device="cpu": True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        latent_search(g, d, y, mask, "context,prior", SearchConfig(iters=1, precision="bf16"))
+
+
 def test_bad_precision_raises():
     with pytest.raises(ValueError, match="unknown precision 'fp16'.*fp32, bf16"):
         SearchConfig(precision="fp16")
