@@ -24,8 +24,10 @@ KEEP = ("table.md", "table.csv", "table.tex", "psnr_distribution.png")
 
 
 def collect(run: Path, out: Path) -> list[Path]:
+    from inpaintkit._rows import rows_to_csv
     from inpaintkit.report import make_report
 
+    rows_to_csv(run)  # the run writes it at its end; a run still in progress has none yet
     make_report(run, echo=None)
     dest = out / run.name
     dest.mkdir(parents=True, exist_ok=True)

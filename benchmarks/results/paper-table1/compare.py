@@ -100,8 +100,8 @@ def main() -> None:
 
         tune.loc[search, "label"] = tune.loc[search].apply(describe, axis=1)
         tl = list(dict.fromkeys(tune["label"]))
-        parts.append(table(tune, masks, tl, "Tuning sweep on images 100-131 (Adam, lr 0.03, "
-                           "never the test images)"))
+        parts.append(table(tune, masks, tl, "Experiment on images 100-131, never the test images "
+                           "(Adam, lr 0.03; the restarts' fills: the best one's, or their mean)"))
     atomic_write_text(Path(args.out) / "comparison.md", "\n".join(parts))
     print("\n".join(parts))
 
