@@ -13,7 +13,7 @@
 # are passed to run.py, which records them in the JSON.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PY=${PYTHON:-/work/venv/bin/python}
+PY=${PYTHON:-.venv/bin/python}  # the README install: a .venv at the repo root
 [[ -x "$PY" ]] || PY=python
 LIMIT=${QUIET_LIMIT_S:-600}
 
