@@ -31,12 +31,21 @@ def _cfg(data: str, iters: int) -> GANTrainConfig:
                           ckpt_every=2, log_every=1, seed=3)
 
 
+def _assert_same_weights(a_path, b_path) -> None:
+    a, b = read_checkpoint(a_path), read_checkpoint(b_path)
+    for part in ("generator", "discriminator"):
+        for k, v in a["state_dict"][part].items():
+            assert torch.equal(v, b["state_dict"][part][k]), f"{part}.{k} differs after resume"
+
+
 def test_batch_indices_cover_each_epoch_once_and_shard_disjointly():
     n, gb, world = 20, 8, 2
     seen = []
     for it in range(5):  # 40 samples = exactly two epochs
         parts = [_batch_indices(n, 0, it, gb, r, world) for r in range(world)]
         assert not set(parts[0]) & set(parts[1]) or it == 2  # iteration 2 straddles the epoch edge
+        # the ranks' slices together are the global batch a single process would draw
+        assert sorted(np.concatenate(parts)) == sorted(_batch_indices(n, 0, it, gb, 0, 1))
         seen.extend(np.concatenate(parts))
     assert sorted(seen[:20]) == list(range(20))
     assert sorted(seen[20:]) == list(range(20))
@@ -76,10 +85,7 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_npz, tmp_path):
     straight = train_gan(_cfg(tiny_npz, 6), tmp_path / "a", progress=False)
     train_gan(_cfg(tiny_npz, 2), tmp_path / "b", progress=False)  # "killed" after iteration 2
     resumed = train_gan(_cfg(tiny_npz, 6), tmp_path / "b", resume=True, progress=False)
-    a, b = read_checkpoint(straight), read_checkpoint(resumed)
-    for part in ("generator", "discriminator"):
-        for k, v in a["state_dict"][part].items():
-            assert torch.equal(v, b["state_dict"][part][k]), f"{part}.{k} differs after resume"
+    _assert_same_weights(straight, resumed)
     rows = list(csv.DictReader(open(tmp_path / "b" / "losses.csv")))
     assert [int(r["iter"]) for r in rows] == list(range(1, 7))
 
@@ -121,17 +127,6 @@ def test_torchrun_two_cpu_processes(tiny_npz, tmp_path):
     assert len(lines) == 2 and lines[1].startswith("3,")
 
 
-def test_ranks_draw_disjoint_slices_of_the_global_batch():
-    from inpaintkit.train_gan import _batch_indices
-
-    for it in range(5):
-        a = _batch_indices(100, 0, it, 16, rank=0, world=2)
-        b = _batch_indices(100, 0, it, 16, rank=1, world=2)
-        assert len(a) == len(b) == 8 and not set(a.tolist()) & set(b.tolist())
-        whole = _batch_indices(100, 0, it, 16, rank=0, world=1)
-        assert sorted(np.concatenate([a, b]).tolist()) == sorted(whole.tolist())
-
-
 def test_resume_after_a_kill_between_checkpoints(tiny_npz, tmp_path, monkeypatch):
     # A real kill: the run dies during iteration 4, after the checkpoint of iteration 2 (and with
     # iteration 3 done but not saved). --resume must redo 3.. and end where the straight run does.
@@ -151,10 +146,7 @@ def test_resume_after_a_kill_between_checkpoints(tiny_npz, tmp_path, monkeypatch
     assert read_checkpoint(tmp_path / "b" / "checkpoint.pt")["train_state"]["iteration"] == 2
     monkeypatch.setattr(tg, "_step_generator", real_step_generator)
     resumed = train_gan(_cfg(tiny_npz, 6), tmp_path / "b", resume=True, progress=False)
-    a, b = read_checkpoint(straight), read_checkpoint(resumed)
-    for part in ("generator", "discriminator"):
-        for k, v in a["state_dict"][part].items():
-            assert torch.equal(v, b["state_dict"][part][k]), f"{part}.{k} differs after resume"
+    _assert_same_weights(straight, resumed)
     rows_a = list(csv.DictReader(open(tmp_path / "a" / "losses.csv")))
     rows_b = list(csv.DictReader(open(tmp_path / "b" / "losses.csv")))
     assert [int(r["iter"]) for r in rows_b] == list(range(1, 7))
