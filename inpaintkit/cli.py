@@ -68,8 +68,8 @@ def baselines_cmd() -> None:
 @click.option("--lr", default=None, type=float, help="Search learning rate. [default: 0.01]")
 @click.option("--restarts", default=1, show_default=True, type=click.IntRange(1),
               help="Random initialisations per image; the best is kept.")
-@click.option("--restart-reduce", type=click.Choice(["best", "mean"]), default="best", show_default=True,
-              help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
+@click.option("--restart-reduce", type=click.Choice(["best", "mean"]), default="best",
+              show_default=True, help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
                    "(higher PSNR, softer).")
 @click.option("--blend", type=click.Choice(["poisson", "overlay"]), default="poisson", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
@@ -80,8 +80,8 @@ def baselines_cmd() -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
 @click.option("--out", required=True, type=click.Path(),
               help="Output image (e.g. out.png) for one image, or a folder.")
-def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, restarts, restart_reduce, blend,
-                batch_size, save_all, threads, seed, device, out) -> None:
+def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, restarts, restart_reduce,
+                blend, batch_size, save_all, threads, seed, device, out) -> None:
     """Inpaint an image (or a folder of images) with a trained GAN by latent search."""
     import torch
 
@@ -152,7 +152,8 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--kernel-size", type=click.Choice(["4", "5"]), default=None)
 @click.option("--no-flip", is_flag=True, help="Disable random horizontal flips.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 autocast (about 2x faster on CPUs with AVX512-BF16 or AMX and on GPUs; much slower on CPUs without them, which get a warning).")
+              help="bf16 autocast (about 2x faster on CPUs with AVX512-BF16 or AMX and on GPUs; "
+                   "much slower on CPUs without them, which get a warning).")
 @click.option("--channels-last", is_flag=True, help="NHWC memory format (faster convolutions on CPU).")
 @click.option("--sample-every", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--ckpt-every", default=250, show_default=True, type=click.IntRange(1))

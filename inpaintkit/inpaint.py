@@ -200,7 +200,8 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     if cfg.batch_size < 1:
         raise InpaintError(f"batch size must be >= 1, got {cfg.batch_size}")
     search_cfg = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr,
-                              restarts=cfg.restarts, restart_reduce=cfg.restart_reduce, seed=cfg.seed)
+                              restarts=cfg.restarts, restart_reduce=cfg.restart_reduce,
+                              seed=cfg.seed)
     spec = resolve_losses(cfg.losses, cfg.mask, cfg.classifier is not None)
     image_path = Path(cfg.image)
     folder_input = image_path.is_dir()

@@ -605,7 +605,7 @@ def markdown(doc: dict) -> str:
                 "The classifier behind `sem`/`cat` sees `2 x batch` images a step; `feature_chunk` runs "
                 "it on slices of that many (`None`: all at once).", "",
                 "| batch | feature_chunk | img-it/s |", "|---|---|---|"]
-        out += [f"| {int(r.batch)} | {'all' if r.feature_chunk != r.feature_chunk or r.feature_chunk is None else int(r.feature_chunk)} | "
+        out += [f"| {int(r.batch)} | {'all' if pd.isna(r.feature_chunk) else int(r.feature_chunk)} | "
                 f"{r.img_it_per_s:.2f} |" for r in ch.itertuples()]
         out.append("")
     co = sec("compile")

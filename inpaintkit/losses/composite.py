@@ -255,8 +255,8 @@ class CompositeLoss(nn.Module):
         # deepest requested layer saves the rest of its forward pass (GoogLeNet, sem on
         # inception3b/4b: about a quarter of the step's FLOPs).
         kw = {} if req & {"logits_g", "logits_composite"} or not _skips_logits(net) else {"logits": False}
-        if chunk is not None and chunk >= 1:
-            net = functools.partial(_chunked, net, int(chunk))
+        if chunk is not None:
+            net = functools.partial(_chunked, net, chunk)
         if want_g and want_c:
             feats, logits = net(torch.cat([inputs["g"], inputs["composite"]]), layers, **kw)
             inputs["feat_g"] = {k: v[:b] for k, v in feats.items()}
