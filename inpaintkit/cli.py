@@ -159,6 +159,12 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--ckpt-every", default=250, show_default=True, type=click.IntRange(1))
 @click.option("--snapshot-every", default=0, show_default=True, type=click.IntRange(0),
               help="Also keep snapshots/iter_N.pt (fp16 G and D) every N iterations; 0 = never.")
+@click.option("--ema", default=0.0, show_default=True, type=float,
+              help="Decay of an EMA of G's weights (e.g. 0.999), saved as the generator; 0 = off.")
+@click.option("--diffaug", default="", show_default=True,
+              help="DiffAugment policy for D's inputs, e.g. color,translation,cutout; empty = off.")
+@click.option("--spectral-norm", is_flag=True, help="Spectral normalisation on D's weights.")
+@click.option("--gan-loss", type=click.Choice(["bce", "hinge"]), default="bce", show_default=True)
 @click.option("--threads", type=int, default=None, help="torch.set_num_threads for this process.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -166,8 +172,8 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
 @click.option("--dry-run", is_flag=True, help="A few steps of dcgan_test on 32x32 data, for CI.")
 def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, no_flip,
-                  precision, channels_last, sample_every, ckpt_every, snapshot_every, threads, out, resume, seed,
-                  device, dry_run) -> None:
+                  precision, channels_last, sample_every, ckpt_every, snapshot_every, ema, diffaug, spectral_norm,
+                  gan_loss, threads, out, resume, seed, device, dry_run) -> None:
     """Train a DCGAN (Adam 2e-4, beta1 0.5, flips). Works under torchrun for DDP."""
     import torch
 
@@ -184,9 +190,70 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
     cfg = GANTrainConfig(data=data, arch=arch, iters=iters, batch_size=batch_size, lr=lr, beta1=beta1,
                          flip=not no_flip, seed=seed, precision=precision, channels_last=channels_last,
                          sample_every=sample_every, ckpt_every=ckpt_every,
-                         snapshot_every=snapshot_every, model_overrides=overrides)
+                         snapshot_every=snapshot_every, model_overrides=overrides, ema=ema, diffaug=diffaug,
+                         spectral_norm=spectral_norm, gan_loss=gan_loss)
     path = train_gan(cfg, out, resume=resume, device=device)
     click.echo(f"checkpoint: {path}")
+
+
+@main.command("train-context-encoder")
+@click.option("--data", default="synthetic-cars", show_default=True, help="Dataset spec (inpaintkit data list).")
+@click.option("--image-size", default=64, show_default=True, type=int, help="Training side (power of two >= 16).")
+@click.option("--iters", default=6000, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
+              help="Global batch size; split across processes under torchrun.")
+@click.option("--lr", default=2e-4, show_default=True, type=float)
+@click.option("--beta1", default=0.5, show_default=True, type=float)
+@click.option("--w-adv", default=0.001, show_default=True, type=float,
+              help="Adversarial loss weight; the reconstruction weight is 1 - w_adv (Pathak et al.).")
+@click.option("--masks", default="center,half,random,blocks", show_default=True,
+              help="Mask kinds of the training mixture (center, half, random, blocks).")
+@click.option("--nef", default=64, show_default=True, type=click.IntRange(1), help="Encoder width.")
+@click.option("--ngf", default=64, show_default=True, type=click.IntRange(1), help="Decoder width.")
+@click.option("--ndf", default=64, show_default=True, type=click.IntRange(1), help="Discriminator width.")
+@click.option("--no-flip", is_flag=True, help="Disable random horizontal flips.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16 autocast (fast only where bf16 is native: GPUs, AVX512-BF16/AMX CPUs).")
+@click.option("--channels-last", is_flag=True, help="NHWC memory format (faster convolutions on CPU).")
+@click.option("--sample-every", default=500, show_default=True, type=click.IntRange(1))
+@click.option("--ckpt-every", default=250, show_default=True, type=click.IntRange(1))
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch.set_num_threads for this process.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@click.option("--dry-run", is_flag=True, help="A few steps of a tiny 32x32 model, for CI.")
+def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_adv, masks, nef,
+                              ngf, ndf, no_flip, precision, channels_last, sample_every, ckpt_every,
+                              threads, out, resume, seed, device, dry_run) -> None:
+    """Train a Context Encoder (Pathak et al. 2016) for the ce baseline; works under torchrun.
+
+    The release file DIR/context-encoder.pt (fp16, no discriminator) is what bench --ce loads.
+    """
+    import torch
+
+    from .data import DatasetError
+    from .models import CheckpointError
+    from .train_context_encoder import CETrainConfig, train_context_encoder
+
+    if threads:
+        torch.set_num_threads(threads)
+    if dry_run:
+        image_size, iters, batch_size = 32, min(iters, 4), min(batch_size, 8)
+        nef, ngf, ndf, sample_every, ckpt_every = 8, 8, 8, 2, 2
+    cfg = CETrainConfig(data=data, image_size=image_size, iters=iters, batch_size=batch_size,
+                        lr=lr, beta1=beta1, w_rec=1.0 - w_adv, w_adv=w_adv,
+                        masks=tuple(k.strip() for k in masks.split(",") if k.strip()), nef=nef,
+                        ngf=ngf, ndf=ndf, flip=not no_flip, seed=seed, precision=precision,
+                        channels_last=channels_last, sample_every=sample_every,
+                        ckpt_every=ckpt_every)
+    try:
+        path = train_context_encoder(cfg, out, resume=resume, device=device)
+    except (ValueError, FileExistsError, FileNotFoundError, KeyError, DatasetError,
+            CheckpointError) as e:
+        raise click.UsageError(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)) \
+            from e
+    click.echo(f"context encoder: {path}")
 
 
 @main.command("bench")
@@ -194,7 +261,7 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
               help="A loss set to benchmark, e.g. context,prior,sem,cat; repeat for several. Each "
                    "is one method, labelled by its spec.")
 @click.option("--baselines", multiple=True,
-              help="Comma-separated classical methods (im, tv, lowrank, biharmonic, nn, telea...) "
+              help="Comma-separated baselines (im, tv, lowrank, biharmonic, nn, telea, ce...) "
                    "and yeh (= the search with context,prior); 'none' for none. Default with "
                    "--losses: im,yeh.")
 @click.option("--masks", multiple=True,
@@ -210,6 +277,9 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
               help="npz of named (H, W) bool masks, True = known (stanford-cars-64/masks.npz).")
 @click.option("--pool", default=None,
               help="Dataset spec of the training images for the nn baseline.")
+@click.option("--ce", default=None, type=click.Path(dir_okay=False),
+              help="Context Encoder checkpoint for the ce baseline (train-context-encoder); "
+                   "given, ce joins the default baselines. [default on synthetic-cars: bundled]")
 @click.option("--n", "-n", "n", default=None, type=int,
               help="Benchmark the first N images (from --start). [default: all]")
 @click.option("--start", default=0, show_default=True, type=click.IntRange(0),
@@ -244,7 +314,7 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
-              pool, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
+              pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
               batch_size,
               save_images, seed, device, out, preset, dry_run, retry_errors, no_report,
               no_progress) -> None:
@@ -258,7 +328,7 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
     cfg = BenchConfig(
         losses=losses or None, baselines=baselines or None, masks=masks or None, data=data,
         split=split, gan=gan, classifier=classifier, eval_classifier=eval_classifier,
-        mask_file=mask_file, pool=pool, n=n, start=start, iters=iters, restarts=restarts,
+        mask_file=mask_file, pool=pool, ce=ce, n=n, start=start, iters=iters, restarts=restarts,
         restart_reduce=restart_reduce, optimizer=optimizer,
         lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
         save_images=save_images,

@@ -190,3 +190,142 @@ def test_run_records_config_versions_and_commit(tiny_npz, tmp_path):
     assert meta["config"]["data"] == tiny_npz
     if (Path(__file__).resolve().parents[1] / ".git").exists():  # a checkout: the commit is known
         assert isinstance(meta["git_commit"], str) and len(meta["git_commit"]) >= 40
+
+
+# --- EMA, DiffAugment, spectral norm, hinge loss ---------------------------------------------------
+
+def _all_options(cfg: GANTrainConfig) -> GANTrainConfig:
+    cfg.ema, cfg.diffaug, cfg.spectral_norm, cfg.gan_loss = 0.9, "color,translation,cutout", True, "hinge"
+    return cfg
+
+
+def test_resume_is_exact_with_every_option_on(tiny_npz, tmp_path):
+    straight = train_gan(_all_options(_cfg(tiny_npz, 6)), tmp_path / "a", progress=False)
+    train_gan(_all_options(_cfg(tiny_npz, 2)), tmp_path / "b", progress=False)
+    resumed = train_gan(_all_options(_cfg(tiny_npz, 6)), tmp_path / "b", resume=True, progress=False)
+    _assert_same_weights(straight, resumed)
+    a, b = read_checkpoint(straight)["train_state"], read_checkpoint(resumed)["train_state"]
+    for part in ("generator_raw", "discriminator_raw"):
+        for k, v in a[part].items():
+            assert torch.equal(v, b[part][k]), f"{part}.{k} differs after resume"
+
+
+def test_each_option_changes_the_training(tiny_npz, tmp_path):
+    base = read_checkpoint(train_gan(_cfg(tiny_npz, 3), tmp_path / "base", progress=False))
+    for name, value in [("ema", 0.5), ("diffaug", "translation"), ("spectral_norm", True),
+                        ("gan_loss", "hinge")]:
+        cfg = _cfg(tiny_npz, 3)
+        setattr(cfg, name, value)
+        other = read_checkpoint(train_gan(cfg, tmp_path / name, progress=False))
+        w0 = base["state_dict"]["generator"]["project.weight"]
+        assert not torch.equal(w0, other["state_dict"]["generator"]["project.weight"]), name
+
+
+def test_ema_generator_is_saved_and_raw_generator_kept_for_resume(tiny_npz, tmp_path):
+    cfg = _cfg(tiny_npz, 4)
+    cfg.ema, cfg.snapshot_every = 0.9, 4
+    out = tmp_path / "run"
+    ckpt = read_checkpoint(train_gan(cfg, out, progress=False))
+    saved, raw = ckpt["state_dict"]["generator"], ckpt["train_state"]["generator_raw"]
+    assert not torch.equal(saved["project.weight"], raw["project.weight"])
+    for k in ("project_bn.running_mean", "project_bn.running_var"):  # buffers are copied
+        assert torch.equal(saved[k], raw[k])
+    snap = read_checkpoint(out / "snapshots" / "iter_0000004.pt")
+    assert torch.allclose(snap["state_dict"]["generator"]["project.weight"].float(), saved["project.weight"],
+                          atol=1e-3)
+    import json
+
+    assert json.loads((out / "config.json").read_text())["ema"] == 0.9
+
+
+def test_ema_update_matches_its_formula():
+    from inpaintkit.models import create_model
+    from inpaintkit.train_gan import _update_ema
+
+    torch.manual_seed(0)
+    g, _ = create_model("dcgan_test")
+    ema = __import__("copy").deepcopy(g)
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(1.0)
+        g.project_bn.running_mean.fill_(0.25)
+    before = ema.project.weight.clone()
+    _update_ema(ema, g, 0.9, step=1000)             # warm-up bound 1001/1010 > 0.9: decay 0.9
+    assert torch.allclose(ema.project.weight, 0.9 * before + 0.1 * g.project.weight)
+    assert torch.equal(ema.project_bn.running_mean, g.project_bn.running_mean)
+    ema2 = __import__("copy").deepcopy(g)
+    with torch.no_grad():
+        ema2.project.weight.zero_()
+    _update_ema(ema2, g, 0.999, step=0)             # step 0: decay min(0.999, 1/10) = 0.1
+    assert torch.allclose(ema2.project.weight, 0.9 * g.project.weight)
+
+
+def test_spectral_norm_checkpoint_loads_as_a_plain_gan_and_feeds_the_losses(tiny_npz, tmp_path):
+    from inpaintkit.models import Discriminator, apply_spectral_norm, fold_spectral_norm
+
+    cfg = _cfg(tiny_npz, 3)
+    cfg.spectral_norm = True
+    path = train_gan(cfg, tmp_path / "sn", progress=False)
+    g, d, ckpt = load_gan(path)
+    assert type(d) is Discriminator
+    # The folded discriminator scores like the normalised one in eval mode.
+    sn_d = apply_spectral_norm(Discriminator(g.config))
+    sn_d.load_state_dict(ckpt["train_state"]["discriminator_raw"])
+    x = torch.rand(5, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(sn_d.eval()(x), d(x), atol=1e-5)
+        assert torch.allclose(fold_spectral_norm(sn_d)(x), d(x), atol=1e-5)
+        plain_w = Discriminator(g.config).state_dict()["body.0.weight"]
+    assert d.body[0].weight.shape == plain_w.shape
+    from inpaintkit.losses import InpaintLoss, PriorLoss
+
+    z = (torch.rand(4, g.config.nz) * 2 - 1).requires_grad_(True)
+    d_g = d(g(z))
+    total = PriorLoss()(d_g=d_g) + InpaintLoss()(d_composite=d_g)
+    assert total.shape == (4,) and torch.isfinite(total).all()
+    total.sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_resume_with_another_option_value_is_refused(tiny_npz, tmp_path):
+    train_gan(_cfg(tiny_npz, 2), tmp_path / "run", progress=False)
+    for name, value in [("ema", 0.999), ("diffaug", "color"), ("spectral_norm", True), ("gan_loss", "hinge")]:
+        cfg = _cfg(tiny_npz, 4)
+        setattr(cfg, name, value)
+        with pytest.raises(CheckpointError, match=name):
+            train_gan(cfg, tmp_path / "run", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("field_value, match", [
+    (("ema", 1.0), r"\[0, 1\)"), (("ema", -0.1), r"\[0, 1\)"),
+    (("diffaug", "color,blur"), "known: color, translation, cutout"),
+    (("gan_loss", "wgan"), "bce, hinge"),
+])
+def test_bad_option_values_are_clear_errors(tiny_npz, tmp_path, field_value, match):
+    cfg = _cfg(tiny_npz, 2)
+    setattr(cfg, *field_value)
+    with pytest.raises(ValueError, match=match):
+        train_gan(cfg, tmp_path / "run", progress=False)
+
+
+def test_hinge_and_bce_losses_by_hand():
+    from inpaintkit.train_gan import _d_loss, _g_loss
+
+    l_real, l_fake = torch.tensor([2.0, 0.0]), torch.tensor([-2.0, 0.5])
+    assert _d_loss("hinge", l_real, l_fake).item() == pytest.approx((0 + 1) / 2 + (0 + 1.5) / 2)
+    assert _g_loss("hinge", l_fake).item() == pytest.approx(0.75)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    want = bce(l_real, torch.ones(2)) + bce(l_fake, torch.zeros(2))
+    assert _d_loss("bce", l_real, l_fake).item() == pytest.approx(want.item(), rel=1e-6)
+    assert _g_loss("bce", l_fake).item() == pytest.approx(bce(l_fake, torch.ones(2)).item(), rel=1e-6)
+
+
+def test_cli_passes_the_new_options(tiny_npz, tmp_path):
+    import json
+
+    res = CliRunner().invoke(main, ["train-gan", "--data", tiny_npz, "--dry-run", "--out", str(tmp_path / "o"),
+                                    "--ema", "0.99", "--diffaug", "cutout,color", "--spectral-norm",
+                                    "--gan-loss", "hinge"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert (cfg["ema"], cfg["diffaug"], cfg["spectral_norm"], cfg["gan_loss"]) == (0.99, "cutout,color", True, "hinge")

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from ._checkpoint import GAN_FORMAT, CheckpointError, load_gan, read_checkpoint, save_gan
 from ._registry import MODELS, create_model, list_models, register_model
-from .dcgan import DCGANConfig, Discriminator, Generator, build_dcgan, init_weights
+from .dcgan import (DCGANConfig, Discriminator, Generator, apply_spectral_norm, build_dcgan, fold_spectral_norm,
+                    init_weights)
 
 __all__ = [
     "MODELS", "create_model", "list_models", "register_model",
     "DCGANConfig", "Generator", "Discriminator", "build_dcgan", "init_weights",
+    "apply_spectral_norm", "fold_spectral_norm",
     "GAN_FORMAT", "CheckpointError", "save_gan", "load_gan", "read_checkpoint",
 ]

@@ -19,7 +19,8 @@ from torch import nn
 
 from ._registry import register_model
 
-__all__ = ["DCGANConfig", "Generator", "Discriminator", "build_dcgan", "init_weights"]
+__all__ = ["DCGANConfig", "Generator", "Discriminator", "build_dcgan", "init_weights", "apply_spectral_norm",
+           "fold_spectral_norm"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +156,48 @@ register_model("dcgan_64")(_variant(image_size=64))
 register_model("dcgan_128")(_variant(image_size=128))
 # A tiny variant for tests and --dry-run: 32x32, narrow, small latent.
 register_model("dcgan_test")(_variant(image_size=32, nz=16, ngf=8, ndf=8))
+
+
+def apply_spectral_norm(discriminator: Discriminator) -> Discriminator:
+    """Put spectral normalisation on every conv and linear weight of ``discriminator``, in place.
+
+    Miyato et al. normalise every weight layer so that each has spectral norm 1 (one power-iteration
+    step per training forward pass); the BatchNorm layers of the DCGAN discriminator are kept.
+    Uses ``torch.nn.utils.parametrizations.spectral_norm``.
+
+    References:
+        Miyato, Kataoka, Koyama, Yoshida. Spectral Normalization for Generative Adversarial
+        Networks. ICLR 2018.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for m in discriminator.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            spectral_norm(m)
+    return discriminator
+
+
+@torch.no_grad()
+def fold_spectral_norm(discriminator: Discriminator) -> Discriminator:
+    """A plain :class:`Discriminator` whose weights are the spectrally normalised ones, ``W / sigma``.
+
+    ``sigma`` comes from the stored power-iteration vectors, exactly as the normalised layer
+    computes it in eval mode, so the folded copy gives the same logits as ``discriminator.eval()``.
+    Checkpoints store the folded weights: every consumer (``load_gan``, the ``prior`` and
+    ``inpaint`` losses) sees an ordinary DCGAN discriminator. A discriminator without
+    normalisation comes back as a copy. The copy is in eval mode.
+    """
+    was_training = discriminator.training
+    discriminator.eval()  # eval: no power-iteration step, sigma from the stored vectors
+    own = discriminator.state_dict()
+    plain = Discriminator(discriminator.config)
+    folded = {}
+    for key in plain.state_dict():
+        if key in own:
+            folded[key] = own[key].detach().clone()
+        else:  # e.g. body.0.weight, computed by the parametrisation
+            module, attr = key.rsplit(".", 1)
+            folded[key] = getattr(discriminator.get_submodule(module), attr).detach().float().clone()
+    discriminator.train(was_training)
+    plain.load_state_dict(folded)
+    return plain.eval()
