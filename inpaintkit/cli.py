@@ -196,6 +196,46 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
     click.echo(f"checkpoint: {path}")
 
 
+@main.command("gan-quality")
+@click.option("--gan", required=True, type=click.Path(dir_okay=False), help="GAN checkpoint (or snapshot).")
+@click.option("--data", default="synthetic-cars", show_default=True, help="Real images (inpaintkit data list).")
+@click.option("--split", type=click.Choice(["train", "test", "val"]), default="val", show_default=True)
+@click.option("--start", default=0, show_default=True, type=click.IntRange(0), help="First real image.")
+@click.option("--n-real", default=1000, show_default=True, type=click.IntRange(2), help="Number of real images.")
+@click.option("--n", "n", default=2000, show_default=True, type=click.IntRange(2), help="Generator samples.")
+@click.option("--eval-classifier", default=None, type=click.Path(dir_okay=False),
+              help="Independent evaluator whose pooled deepest features FD-R18 uses. "
+                   "[default: the bundled synthetic-cars evaluator]")
+@click.option("--classifier", default=None, type=click.Path(dir_okay=False),
+              help="Also report this classifier's mean top-class confidence and distinct classes.")
+@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Write the record here.")
+@click.option("--threads", type=int, default=None, help="torch.set_num_threads for this process.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the latent draw.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classifier, json_out, threads, seed,
+                    device) -> None:
+    """FD-R18 (Fréchet distance on an independent classifier's features; not FID) and KID of a GAN."""
+    import torch
+
+    from ._utils import atomic_write_json, run_metadata
+    from .quality import QualityConfig, generator_quality
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = QualityConfig(data=data, split=split, start=start, n_real=n_real, n=n, eval_classifier=eval_classifier,
+                        classifier=classifier, seed=seed)
+    try:
+        rec = generator_quality(gan, cfg, device=device)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    line = f"FD-R18 {rec['fd_r18']:.3f}  KID {rec['kid']:.4f} ± {rec['kid_std']:.4f}  ({n} samples vs {n_real} real)"
+    if "confidence" in rec:
+        line += f"  confidence {rec['confidence']:.3f}  distinct classes {rec['classes']}"
+    click.echo(line)
+    if json_out:
+        atomic_write_json(json_out, {**rec, "meta": run_metadata(vars(cfg))})
+
+
 @main.command("train-context-encoder")
 @click.option("--data", default="synthetic-cars", show_default=True, help="Dataset spec (inpaintkit data list).")
 @click.option("--image-size", default=64, show_default=True, type=int, help="Training side (power of two >= 16).")

@@ -1,0 +1,258 @@
+"""Generator quality without Inception weights: FD-R18, KID, and classifier confidence.
+
+**FD-R18** is the Fréchet distance between Gaussians fitted to the features of generator samples and
+of real images,
+
+    FD = |mu_g - mu_r|^2 + tr(S_g + S_r - 2 (S_g S_r)^{1/2}),
+
+computed on the globally average-pooled deepest feature stage of an *independent* classifier: the
+committed ResNet-18 evaluator for Stanford Cars, the bundled evaluator for synthetic-cars. It has
+the form of Heusel et al.'s FID, but not its network: Inception-v3 weights cannot be downloaded on
+the machines this toolkit is developed on, so the numbers are on another scale, are comparable only
+between runs scored with the same evaluator, and must never be called FID. KID (Bińkowski et al.,
+the unbiased MMD with the cubic polynomial kernel, on the same features) comes with it: it is
+unbiased in the sample count, so small-sample comparisons are fairer.
+
+Both are computed by torchmetrics' ``FrechetInceptionDistance`` and ``KernelInceptionDistance``,
+which accept any ``nn.Module`` as ``feature`` and then load no weights and download nothing. The
+features are extracted once here and handed to them through an identity module, so the real set's
+features are computed once per run and shared by FD and KID. torchmetrics takes the matrix square
+root through the eigenvalues of ``S_g S_r`` in float64.
+
+Optionally a class-conditional classifier (the ``sem``/``cat`` network) reports the mean top-class
+confidence of the samples and the number of distinct classes it predicts among them: a generator
+that draws identifiable makes and models scores high on the first, and a collapsed one low on the
+second.
+
+References:
+    Heusel et al. GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+    Equilibrium. NeurIPS 2017.
+    Bińkowski, Sutherland, Arbel, Gretton. Demystifying MMD GANs. ICLR 2018.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["PooledFeatures", "GeneratorQuality", "QualityConfig", "generator_quality", "real_images",
+           "frechet_distance", "kernel_distance"]
+
+
+def _check_features(a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"features must be (N, C) and (M, C) with the same C, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"the Fréchet distance needs at least 2 feature vectors per set, got {len(a)} and {len(b)}")
+
+
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted (sample mean, unbiased covariance) to two feature sets.
+
+    ``|mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^{1/2})``, through torchmetrics (float64).
+
+    Shape:
+        real: ``(N, C)``; fake: ``(M, C)``; N, M >= 2.
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    _check_features(real, fake)
+    fid = FrechetInceptionDistance(feature=_Identity(real.shape[1]))
+    fid.update(real.double(), real=True)
+    fid.update(fake.double(), real=False)
+    return float(fid.compute())
+
+
+def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
+                    seed: int = 0) -> tuple[float, float]:
+    """KID: mean and standard deviation over ``subsets`` random subsets of the unbiased MMD^2 with
+    the kernel ``(x.y / C + 1)^3`` (Bińkowski et al.), through torchmetrics.
+
+    ``subset_size`` is capped at the smaller set's size; subsets are drawn with ``seed``.
+    """
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    _check_features(real, fake)
+    with warnings.catch_warnings():  # "will save all extracted features": that is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=_Identity(real.shape[1]), subsets=subsets,
+                                      subset_size=min(subset_size, len(real), len(fake)))
+    kid.update(real.double(), real=True)
+    kid.update(fake.double(), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # KID draws its subsets from the global generator
+        mean, std = kid.compute()
+    return float(mean), float(std)
+
+
+class PooledFeatures(nn.Module):
+    """A frozen classifier's deepest feature stage, global-average-pooled: ``(B, C)`` float32.
+
+    Args:
+        net: a :class:`classifiers.ClassifierFeatures` (as returned by
+            :func:`classifiers.load_feature_network`); it applies the classifier's own input
+            normalisation to [-1, 1] images.
+        layer: the stage to pool; default the deepest one.
+
+    Shape:
+        - input: ``(B, 3, H, W)`` in [-1, 1]
+        - output: ``(B, C)``
+    """
+
+    def __init__(self, net: nn.Module, layer: str | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.layer = layer or net.layer_names[-1]
+        if self.layer not in net.layer_names:
+            raise KeyError(f"unknown feature layer {self.layer!r}; this network has {list(net.layer_names)}")
+        # torchmetrics reads the width from here instead of probing with a uint8 image.
+        self.num_features = int(net.feature_channels()[self.layer])
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats, _ = self.net(x, [self.layer], logits=False)
+        return feats[self.layer].float().mean(dim=(2, 3))
+
+
+@dataclass
+class QualityConfig:
+    """What to score against.
+
+    Args:
+        data: dataset spec of the real images, e.g. ``npz:.../val.npz`` or ``synthetic-cars``.
+        split: split of ``data`` where the source has splits.
+        start, n_real: the real images are ``data[start : start + n_real]``.
+        n: generator samples, from a fixed latent draw seeded by ``seed``.
+        eval_classifier: checkpoint of the independent evaluator whose features FD-R18 uses;
+            None = the bundled synthetic-cars evaluator.
+        classifier: optional class-conditional classifier for confidence and distinct classes.
+        seed: seeds the latent draw (U[-1, 1], the GAN's training prior).
+        batch_size: images per forward pass.
+        kid_subsets: KID subsets (torchmetrics' default is 100); each of size
+            ``min(1000, n, n_real)``.
+    """
+
+    data: str = "synthetic-cars"
+    split: str = "val"
+    start: int = 0
+    n_real: int = 1000
+    n: int = 2000
+    eval_classifier: str | None = None
+    classifier: str | None = None
+    seed: int = 0
+    batch_size: int = 100
+    kid_subsets: int = 100
+
+
+def real_images(data: str, split: str, start: int, n: int, image_size: int) -> torch.Tensor:
+    """``data[start : start + n]`` as ``(n, 3, S, S)`` in [-1, 1], no flips.
+
+    Raises:
+        ValueError: the range runs past the end of the data.
+    """
+    from .data import build_dataset
+
+    ds = build_dataset(data, split=split, image_size=image_size, flip=False, seed=0)
+    if start < 0 or n < 2 or start + n > len(ds):
+        raise ValueError(f"real images {start}..{start + n - 1} requested, but {data} ({split}) has "
+                         f"{len(ds)} images (and FD needs at least 2)")
+    x, _ = ds.get_batch(list(range(start, start + n)))
+    return x
+
+
+class GeneratorQuality:
+    """Scores generators against one fixed set of real images; the real features are computed once.
+
+    Args:
+        real: real images ``(N, 3, S, S)`` in [-1, 1].
+        eval_classifier: path of the evaluator checkpoint (its pooled deepest stage is the feature).
+        classifier: optional path of a class-conditional classifier (confidence, distinct classes).
+        device: where to run.
+        kid_subsets: number of KID subsets.
+        batch_size: images per forward pass.
+    """
+
+    def __init__(self, real: torch.Tensor, eval_classifier: str | os.PathLike,
+                 classifier: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                 kid_subsets: int = 100, batch_size: int = 100) -> None:
+        from classifiers import load_feature_network
+        from ._utils import check_images, resolve_device
+
+        check_images(real, "real images")
+        self.device = resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.kid_subsets = int(kid_subsets)
+        self.n_real = len(real)
+        self.features = PooledFeatures(load_feature_network(eval_classifier, device=self.device))
+        self.eval_classifier = str(eval_classifier)
+        self.classifier = None if classifier is None else load_feature_network(classifier, device=self.device)
+        self.real_features = torch.cat([self.features(real[i:i + self.batch_size].to(self.device)).double().cpu()
+                                        for i in range(0, len(real), self.batch_size)])
+
+    @torch.no_grad()
+    def score(self, generator: nn.Module, n: int = 2000, seed: int = 0) -> dict[str, Any]:
+        """Score ``n`` samples ``G(z)``, ``z ~ U[-1, 1]`` seeded by ``seed``, G in eval mode.
+
+        Returns:
+            ``{"fd_r18", "kid", "kid_std", "n", "n_real"}``, plus ``"confidence"`` (mean top-class
+            probability) and ``"classes"`` (distinct predicted classes) with a classifier.
+        """
+        if n < 2:
+            raise ValueError(f"FD-R18 needs at least 2 samples, got n={n}")
+        was_training = generator.training
+        generator.eval()
+        nz = generator.config.nz
+        z = torch.rand(n, nz, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+        fake_feats, probs = [], []
+        for i in range(0, n, self.batch_size):
+            x = generator(z[i:i + self.batch_size].to(self.device)).float().clamp(-1, 1)
+            fake_feats.append(self.features(x).double().cpu())
+            if self.classifier is not None:
+                probs.append(self.classifier(x, [])[1].float().softmax(1).cpu())
+        generator.train(was_training)
+        fake = torch.cat(fake_feats)
+        out: dict[str, Any] = {"fd_r18": frechet_distance(self.real_features, fake), "n": n, "n_real": self.n_real}
+        out["kid"], out["kid_std"] = kernel_distance(self.real_features, fake, subsets=self.kid_subsets, seed=seed)
+        if self.classifier is not None:
+            p = torch.cat(probs)
+            out["confidence"] = float(p.max(1).values.mean())
+            out["classes"] = int(p.argmax(1).unique().numel())
+        return out
+
+
+class _Identity(nn.Module):
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def generator_quality(gan: str | os.PathLike, config: QualityConfig, device: str | None = None
+                      ) -> dict[str, Any]:
+    """FD-R18 (and KID, confidence, distinct classes) of the generator in checkpoint ``gan``.
+
+    Returns:
+        The :meth:`GeneratorQuality.score` dict plus the checkpoint, the evaluator and the data.
+    """
+    from .models import load_gan
+
+    g, _, ckpt = load_gan(gan, device=device or "cpu", with_discriminator=False)
+    evaluator = config.eval_classifier
+    if evaluator is None:
+        from .bench import bundled_asset
+
+        evaluator = str(bundled_asset("eval_classifier"))
+    real = real_images(config.data, config.split, config.start, config.n_real, g.config.image_size)
+    q = GeneratorQuality(real, evaluator, config.classifier, device=device or "cpu",
+                         kid_subsets=config.kid_subsets, batch_size=config.batch_size)
+    res = q.score(g, n=config.n, seed=config.seed)
+    return {"gan": str(gan), "iteration": ckpt.get("meta", {}).get("iteration"), **res,
+            "eval_classifier": str(evaluator), "data": config.data, "split": config.split,
+            "start": config.start}
