@@ -185,7 +185,12 @@ class SearchResult:
             :func:`inpaintkit.blend.blend` for Poisson).
         total: ``(B,)`` the weighted total loss at ``z``.
         terms: ``{name: (B,)}`` the unweighted terms at ``z``.
-        weights: ``{name: weight}`` of the loss.
+        weights: ``{name: weight}`` of the loss (an auto weight as its
+            :class:`~inpaintkit.losses.AutoWeight`).
+        image_weights: ``{name: (B,)}`` the weight each image's search actually used, for every
+            term (auto weights as resolved at the first step).
+        saturated: ``(B,)`` the largest fraction of the image's ``z`` coordinates that sat on the
+            [-1, 1] clip after any step (of its winning restart).
         history: ``{"total": (iters, B), name: (iters, B)}`` float32 arrays, the loss at every
             step along the trajectory of each image's winning restart.
         best_iter: ``(B,)`` the step at which ``z`` was reached (``iters_run`` = after the last).
@@ -209,6 +214,8 @@ class SearchResult:
     seconds: float
     loss_spec: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    image_weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    saturated: torch.Tensor | None = None
 
     def cpu(self) -> "SearchResult":
         """A copy with every tensor on the CPU."""
@@ -216,7 +223,7 @@ class SearchResult:
         for k, v in self.__dict__.items():
             if isinstance(v, torch.Tensor):
                 v = v.cpu()
-            elif k == "terms":
+            elif k in ("terms", "image_weights"):
                 v = {n: t.cpu() for n, t in v.items()}
             out[k] = v
         return SearchResult(**out)
@@ -445,7 +452,7 @@ def _channels_last_inputs(prepared: PreparedInputs) -> PreparedInputs:
 def _step_function(loss: CompositeLoss, generator: nn.Module, discriminator: nn.Module | None,
                    fnet: nn.Module | None, prepared: PreparedInputs, z: torch.Tensor,
                    config: SearchConfig, device: torch.device):
-    """``(evaluate, evaluate_eager)``: ``z -> (total, terms)`` on the search's prepared networks
+    """``(evaluate, evaluate_eager)``: ``z -> terms`` (unweighted) on the search's prepared networks
     (``evaluate`` compiled when ``config.compile``; the eager one serves no-grad evaluations)."""
     bf16 = config.precision == "bf16"
     chunk = config.feature_chunk_for(device)
@@ -463,7 +470,7 @@ def _step_function(loss: CompositeLoss, generator: nn.Module, discriminator: nn.
 
     def evaluate_eager(zz: torch.Tensor):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            return loss.evaluate(zz, gen, disc, inputs, feature_net=feat, feature_chunk=chunk)
+            return loss.breakdown(zz, gen, disc, inputs, feature_net=feat, feature_chunk=chunk)
 
     if not config.compile:
         return evaluate_eager, evaluate_eager
@@ -550,6 +557,8 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
     stall_ref = torch.full((n,), math.inf, device=device)
     stall_at = torch.zeros(n, dtype=torch.long, device=device)
     step_t = torch.zeros((), dtype=torch.long, device=device)
+    on_clip = torch.zeros(n, device=device)  # the largest fraction of z on the clip after a step
+    weights: dict[str, float | torch.Tensor] | None = None  # auto weights resolved at step 0
 
     def record(total, terms) -> torch.Tensor:
         vals = torch.stack([total.detach().float()] + [terms[nm].detach().float() for nm in names])
@@ -570,7 +579,10 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
                                                   config, device)
         try:
             for t in range(iters):
-                total, terms = evaluate(z)
+                terms = evaluate(z)
+                if weights is None:
+                    weights = loss.resolve_weights(terms, z, group=k)
+                total = loss.combine(terms, weights)
                 with torch.no_grad():
                     step_t.fill_(t)
                     vals = record(total, terms)
@@ -584,6 +596,7 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
                 opt.step(config.lr_at(t))
                 with torch.no_grad():
                     z.clamp_(-1.0, 1.0)
+                    torch.maximum(on_clip, (z.abs() >= 1.0).float().mean(1), out=on_clip)
                 iters_run = t + 1
                 stop = False
                 if callback is not None:
@@ -600,7 +613,12 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
             # the last step's update has not been evaluated yet
             with torch.no_grad():
                 step_t.fill_(iters_run)
-                record(*evaluate_eager(z))
+                last = evaluate_eager(z)
+                if weights is None:  # iters == 0: auto weights need a gradient
+                    with torch.enable_grad():
+                        zg = z.detach().requires_grad_(True)
+                        weights = loss.resolve_weights(evaluate_eager(zg), zg, group=k)
+                record(loss.combine(last, weights), last)
         finally:
             if bar is not None:
                 bar.close()
@@ -620,6 +638,14 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
             y_img = y[rows]
             composite = torch.where(keep, y_img, g)
             history_rows = hist[:iters_run, :, rows].cpu().numpy()  # the one copy to the host
+            image_weights = {nm: (w[rows].detach().float() if isinstance(w, torch.Tensor)
+                                  else torch.full((b,), float(w), device=device))
+                             for nm, w in weights.items()}
+            saturated = on_clip[rows]
+    if iters_run and bool((on_clip > 0.5).any()):  # any restart of any image, once per search
+        warnings.warn(f"the search saturated z: the weights are probably too large (up to "
+                      f"{float(on_clip.max()):.0%} of a latent's coordinates sat on the [-1, 1] "
+                      f"clip after a step; loss {loss.spec})", RuntimeWarning, stacklevel=2)
 
     history = {"total": np.ascontiguousarray(history_rows[:, 0])}
     for j, nm in enumerate(names):
@@ -629,4 +655,5 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
         terms={nm: vals_best[j + 1] for j, nm in enumerate(names)}, weights=dict(loss.weights),
         history=history, best_iter=best_iter[rows], best_restart=winner, iters_run=iters_run,
         seconds=time.perf_counter() - t0, loss_spec=loss.spec, config=config.to_dict(),
+        image_weights=image_weights, saturated=saturated,
     )

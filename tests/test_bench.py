@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from inpaintkit import bench as B
 from inpaintkit._rows import read_rows
 from inpaintkit.cli import main
+from inpaintkit.losses import AutoWeight
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +63,9 @@ def test_dry_run_through_the_cli(tmp_path):
     assert all("loss_context" in r and "loss_total" in r and r["scored"] == "poisson" for r in search)
     assert all(r["loss_spec"] for r in search)
     sem = [r for r in search if r["method"] == "context,prior,sem,cat" and r["mask"] == "random:0.7"]
-    assert _weights(sem[0]["loss_spec"]) == {"context": 1, "prior": 0.003, "sem": 1e6, "cat": 1e7}
+    assert _weights(sem[0]["loss_spec"]) == {"context": 1, "prior": 0.003, "sem": 800, "cat": 40}
+    # the weights actually used, per image, and how much of z sat on the clip
+    assert all(r["w_sem"] == 800 and r["w_cat"] == 40 and 0 <= r["z_clip"] <= 1 for r in sem)
     base = [r for r in rows if r["method"] == "biharmonic"]
     assert all(r["psnr"] == r["psnr_overlay"] and r["scored"] == "baseline" for r in base)
     # semantic accuracy columns (the dry run has a random independent evaluator and labels)
@@ -219,13 +222,21 @@ def test_paper_preset_and_explicit_overrides():
     c = rb.config
     assert (c.optimizer, c.iters, c.lr, c.masks) == ("nesterov", 1500, 0.01, ("center", "left", "random:0.7"))
     assert [m.label for m in rb.methods] == ["im", "yeh", "w/o logits", "with logits"]
-    assert [m.losses for m in rb.methods] == [None, "context,prior", "context,prior,inpaint,sem",
-                                              "context,prior,inpaint,sem,cat"]
+    assert [m.losses for m in rb.methods] == [
+        None, "context,prior", "context,prior,inpaint,sem=auto:0.3",
+        "context,prior,inpaint,sem=auto:0.3,cat=auto:0.3"]
     with_logits = rb.methods[3]
     assert _weights(with_logits.loss_spec("center")) == {
+        "context": 1, "prior": 0.003, "inpaint": 3, "sem": AutoWeight(0.3), "cat": AutoWeight(0.3)}
+    assert _weights(with_logits.loss_spec("random:0.7"))["inpaint"] == 30
+    # the ETH weights, uncalibrated, for the record
+    rb = B.resolve_config(B.BenchConfig(preset="paper-table1-eth"))
+    assert [m.label for m in rb.methods] == ["im", "yeh", "w/o logits", "with logits"]
+    assert _weights(rb.methods[3].loss_spec("center")) == {
         "context": 1, "prior": 0.003, "inpaint": 3, "sem": 1e5, "cat": 1e6}
-    assert _weights(with_logits.loss_spec("random:0.7")) == {
+    assert _weights(rb.methods[3].loss_spec("random:0.7")) == {
         "context": 1, "prior": 0.003, "inpaint": 30, "sem": 1e6, "cat": 1e7}
+    rb = B.resolve_config(B.BenchConfig(preset="paper-table1"))
     # yeh's monitored terms are recorded with weight 0, never optimised
     assert _weights(rb.methods[1].loss_spec("center", c.monitor)) == {
         "context": 1, "prior": 0.003, "inpaint": 0, "sem": 0, "cat": 0}
@@ -345,3 +356,42 @@ def test_torchrun_two_processes_shard_and_merge(tmp_path):
     assert res.exit_code == 0, res.output
     for r in read_rows(tmp_path / "one"):
         assert r["psnr"] == pytest.approx(single[(r["image_id"], r["method"], r["mask"])]["psnr"], abs=1e-6)
+
+
+# --- common random numbers --------------------------------------------------------------------------
+
+def test_methods_on_an_image_share_their_starting_latents(tmp_path, monkeypatch):
+    import inpaintkit.search as S
+
+    seen: dict[tuple[str, int], torch.Tensor] = {}
+    real = S.latent_search
+
+    def spy(g, d, y, mask, loss, config=None, **kw):
+        for row, z in enumerate(kw["z_init"]):
+            seen[(loss.spec, row)] = z.clone()
+        return real(g, d, y, mask, loss, config, **kw)
+
+    monkeypatch.setattr(S, "latent_search", spy)
+    cfg = B.BenchConfig(dry_run=True, losses=("context,prior", "context,prior,sem=auto:1"),
+                        baselines=("none",), masks=("center",), n=2, iters=1, restarts=2,
+                        out=str(tmp_path / "run"), progress=False, report=False)
+    B.run_bench(cfg, echo=None)
+    specs = sorted({k[0] for k in seen})
+    assert len(specs) == 2 and len(seen) == 4
+    for row in range(2):
+        a, b = seen[(specs[0], row)], seen[(specs[1], row)]
+        assert a.shape == (2, 16) and torch.equal(a, b)  # same z0 for both methods, both restarts
+        assert not torch.equal(a[0], a[1])  # restarts differ
+    assert not torch.equal(seen[(specs[0], 0)], seen[(specs[0], 1)])  # images differ
+    # restart 0 does not depend on how many restarts are drawn
+    assert B.search_seed(0, "center", 5, 0) != B.search_seed(0, "center", 5, 1)
+    rows = read_rows(tmp_path / "run")
+    assert {r["seeding"] for r in rows} == {B.SEEDING}
+
+
+def test_rows_seeded_per_method_are_not_resumed_into(tmp_path):
+    old = {"config_hash": "old", "loss_spec": "context=1,prior=0.003"}  # no seeding column
+    cols = {"config_hash": "new", "loss_spec": "context=1,prior=0.003", "seeding": B.SEEDING}
+    with pytest.raises(B.BenchError, match=r"seeding: None -> 'crn'"):
+        B._check_resume({("k", "context,prior", "center"): old}, ("k", "context,prior", "center"),
+                        cols, tmp_path)

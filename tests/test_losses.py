@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from inpaintkit.features import FeatureNetwork
-from inpaintkit.losses import (DEFAULT_WEIGHTS, LOSSES, CompositeLoss, LossSpecError, LossTerm,
+from inpaintkit.losses import (DEFAULT_WEIGHTS, LOSSES, AutoWeight, CompositeLoss, LossSpecError, LossTerm,
                                build_loss, context_weights, default_weights_for_mask,
                                format_loss_spec, parse_loss_spec, register_loss, unregister_loss)
 from inpaintkit.masks import MaskError, make_mask
@@ -254,20 +254,113 @@ def test_composite_builds_only_what_is_required(tiny_gan, corrupted):
 def test_parse_spec_defaults_options_and_round_trip():
     e = parse_loss_spec("context, prior=0.003,sem[layers=inception3b+inception4b]=1e5,cat")
     assert e == [("context", 1.0, {}), ("prior", 0.003, {}),
-                 ("sem", 1e5, {"layers": ("inception3b", "inception4b")}), ("cat", 1e6, {})]
+                 ("sem", 1e5, {"layers": ("inception3b", "inception4b")}), ("cat", 8.0, {})]
     e = parse_loss_spec("context[l2],prior[nonsaturating]=0,inpaint[mode=paper]")
     assert e == [("context", 1.0, {"mode": "l2"}), ("prior", 0.0, {"mode": "nonsaturating"}),
                  ("inpaint", 3.0, {"mode": "paper"})]
     assert parse_loss_spec(format_loss_spec(e)) == e
-    assert DEFAULT_WEIGHTS == {"context": 1.0, "prior": 0.003, "inpaint": 3.0, "sem": 1e5, "cat": 1e6}
+    # calibrated on Stanford Cars val 200-231 (benchmarks/results/guidance/)
+    assert DEFAULT_WEIGHTS == {"context": 1.0, "prior": 0.003, "inpaint": 3.0, "sem": 150.0, "cat": 8.0}
 
 
 def test_default_weights_for_random_masks():
     w = default_weights_for_mask("random:0.7")
-    assert (w["inpaint"], w["sem"], w["cat"], w["context"], w["prior"]) == (30, 1e6, 1e7, 1, 0.003)
+    assert (w["inpaint"], w["sem"], w["cat"], w["context"], w["prior"]) == (30, 800, 40, 1, 0.003)
     assert default_weights_for_mask("center") == DEFAULT_WEIGHTS
     e = parse_loss_spec("context,inpaint,cat=5", defaults=w)
     assert [x.weight for x in e] == [1.0, 30.0, 5.0]
+
+
+def test_eth_weight_table():
+    assert default_weights_for_mask("left", "eth") == {
+        "context": 1.0, "prior": 0.003, "inpaint": 3.0, "sem": 1e5, "cat": 1e6}
+    w = default_weights_for_mask("random:0.7", "eth")
+    assert (w["inpaint"], w["sem"], w["cat"]) == (30, 1e6, 1e7)
+    with pytest.raises(LossSpecError, match=r"unknown weight table 'paper'.*calibrated, eth"):
+        default_weights_for_mask("center", "paper")
+
+
+# --- auto weights ---------------------------------------------------------------------------------------
+
+def test_auto_weight_parses_and_round_trips():
+    e = parse_loss_spec("context,sem=auto:1,cat=auto:0.25")
+    assert e[1].weight == AutoWeight(1.0) and e[2].weight == AutoWeight(0.25)
+    assert format_loss_spec(e) == "context=1,sem=auto:1,cat=auto:0.25"
+    assert parse_loss_spec(format_loss_spec(e)) == e
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("context,sem=auto:-1", r"auto ratio of loss 'sem' must be a finite number > 0, got '-1'"),
+    ("context,sem=auto:0", r"auto ratio of loss 'sem' must be a finite number > 0"),
+    ("context,sem=auto:inf", r"finite number > 0"),
+    ("context,sem=auto:x", r"cannot parse the ratio 'x' in sem=auto:x"),
+    ("context,sem=auto", r"auto weight is auto:R"),
+    ("context,sem=automatic:1", r"auto weight is auto:R"),
+    ("context=auto:1,prior", r"context is the reference"),
+])
+def test_bad_auto_weights_raise(spec, message):
+    with pytest.raises(LossSpecError, match=message):
+        parse_loss_spec(spec)
+
+
+def test_auto_weight_needs_context():
+    with pytest.raises(LossSpecError, match="relative to the context term"):
+        build_loss("prior,inpaint=auto:1")
+
+
+def _grad_norm(value, z):
+    (g,) = torch.autograd.grad(value.sum(), z, retain_graph=True)
+    return g.norm(dim=1)
+
+
+@pytest.mark.parametrize("ratio", [0.1, 1.0, 7.0])
+def test_auto_weight_sets_the_gradient_ratio(tiny_gan, corrupted, tiny_feature_net, ratio):
+    g, d = tiny_gan
+    y, mask = corrupted
+    loss = build_loss(f"context=2,prior=auto:{ratio},sem=auto:{ratio}", tiny_feature_net)
+    prepared = loss.prepare(y, mask)
+    z = (torch.rand(y.shape[0], 16, generator=torch.Generator().manual_seed(1)) * 2 - 1).requires_grad_(True)
+    terms = loss.breakdown(z, g, d, prepared)
+    w = loss.resolve_weights(terms, z)
+    ref = 2.0 * _grad_norm(terms["context"], z)
+    for name in ("prior", "sem"):
+        assert w[name].shape == (y.shape[0],) and (w[name] > 0).all()
+        # the weighted gradient of the term itself, not just the weight formula
+        got = _grad_norm(terms[name] * w[name], z) / ref
+        torch.testing.assert_close(got, torch.full_like(got, ratio), rtol=0.01, atol=0)
+    # the images get different weights: it is set per image
+    assert w["sem"].unique().numel() == y.shape[0]
+
+
+def test_auto_weight_is_per_image(tiny_gan, corrupted, tiny_feature_net):
+    g, d = tiny_gan
+    y, mask = corrupted
+    loss = build_loss("context,prior,cat=auto:1", tiny_feature_net)
+    z = (torch.rand(y.shape[0], 16, generator=torch.Generator().manual_seed(2)) * 2 - 1)
+    zb = z.clone().requires_grad_(True)
+    batch = loss.resolve_weights(loss.breakdown(zb, g, d, loss.prepare(y, mask)), zb)["cat"]
+    for i in range(y.shape[0]):
+        zi = z[i:i + 1].clone().requires_grad_(True)
+        mi = mask if mask.shape[0] == 1 else mask[i:i + 1]
+        alone = loss.resolve_weights(loss.breakdown(zi, g, d, loss.prepare(y[i:i + 1], mi)), zi)["cat"]
+        torch.testing.assert_close(alone, batch[i:i + 1], rtol=1e-4, atol=0)
+
+
+def test_auto_weights_group_restarts(tiny_gan, corrupted, tiny_feature_net):
+    loss = build_loss("context,sem=auto:1", tiny_feature_net)
+    norms = {"context": torch.tensor([1.0, 3.0, 2.0, 2.0]), "sem": torch.tensor([1.0, 1.0, 4.0, 0.0])}
+    w = loss.resolve_weights_from_norms(norms, group=2)["sem"]
+    # image 0: mean context 2 / mean sem 1; image 1: 2 / 2; both restarts share the weight
+    torch.testing.assert_close(w, torch.tensor([2.0, 2.0, 1.0, 1.0]))
+    # a vanishing gradient gives weight 0, not inf
+    w1 = loss.resolve_weights_from_norms(norms)["sem"]
+    assert w1[3] == 0 and torch.isfinite(w1).all()
+
+
+def test_unresolved_auto_weight_cannot_be_combined(tiny_feature_net):
+    loss = build_loss("context,sem=auto:1", tiny_feature_net)
+    with pytest.raises(ValueError, match=r"weight of 'sem' is auto:1: resolve it first"):
+        loss.combine({"context": torch.zeros(2), "sem": torch.zeros(2)})
 
 
 @pytest.mark.parametrize("spec, message", [

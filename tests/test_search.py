@@ -126,7 +126,8 @@ def test_restarts_default_init_is_seeded(tiny_gan, problem):
 def test_z_is_clipped_to_the_prior_box(tiny_gan, problem):
     g, d = tiny_gan
     y, mask = problem
-    res = latent_search(g, d, y, mask, "context", SearchConfig(iters=5, optimizer="nesterov", lr=50.0))
+    with pytest.warns(RuntimeWarning, match="saturated"):
+        res = latent_search(g, d, y, mask, "context", SearchConfig(iters=5, optimizer="nesterov", lr=50.0))
     assert res.z.abs().max() <= 1.0
     assert (res.z.abs() == 1.0).any()
 
@@ -247,3 +248,59 @@ def test_bad_inputs_raise(tiny_gan, problem, odd_size):
     for bad in ({"iters": -1}, {"restarts": 0}, {"lr": -0.1}, {"lr": float("nan")}, {"patience": 0}):
         with pytest.raises(ValueError):
             SearchConfig(**bad)
+
+
+# --- auto weights and saturation ------------------------------------------------------------------------
+
+def test_auto_weights_in_a_search_are_set_at_step0_and_kept(tiny_gan, problem, tiny_feature_net):
+    g, d = tiny_gan
+    y, mask = problem
+    spec = "context,prior,sem=auto:2,cat=auto:0.5"
+    z0 = torch.rand(4, 16, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    res = latent_search(g, d, y, mask, spec, SearchConfig(iters=6), feature_net=tiny_feature_net,
+                        z_init=z0)
+    # recompute the ratios at z0 from scratch: the weighted gradients stand in the ratios R
+    loss = build_loss(spec, tiny_feature_net)
+    z = z0.clone().requires_grad_(True)
+    _, terms = loss(z, y, mask, g, d)
+    grads = {k: torch.autograd.grad(terms[k].sum(), z, retain_graph=True)[0].norm(dim=1)
+             for k in ("context", "sem", "cat")}
+    for name, r in (("sem", 2.0), ("cat", 0.5)):
+        got = res.image_weights[name] * grads[name] / grads["context"]
+        torch.testing.assert_close(got, torch.full_like(got, r), rtol=0.01, atol=0)
+    assert res.image_weights["prior"].tolist() == pytest.approx([0.003] * 4)
+    # the weights stayed fixed: the history's total is the weighted sum with the step-0 weights
+    w = {k: v.numpy()[None] for k, v in res.image_weights.items()}
+    np.testing.assert_allclose(res.history["total"], sum(w[k] * res.history[k] for k in w),
+                               rtol=1e-4, atol=1e-4)
+    assert "auto:2" in res.loss_spec
+
+
+def test_auto_weights_do_not_depend_on_the_batch(tiny_gan, problem, tiny_feature_net):
+    g, d = tiny_gan
+    y, mask = problem
+    z0 = torch.rand(4, 16, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    cfg = SearchConfig(iters=3)
+    spec = "context,sem=auto:1"
+    full = latent_search(g, d, y, mask, spec, cfg, feature_net=tiny_feature_net, z_init=z0)
+    for i in (0, 3):
+        one = latent_search(g, d, y[i:i + 1], mask[i:i + 1], spec, cfg, feature_net=tiny_feature_net,
+                            z_init=z0[i:i + 1])
+        torch.testing.assert_close(one.image_weights["sem"], full.image_weights["sem"][i:i + 1],
+                                   rtol=1e-4, atol=0)
+
+
+def test_saturating_weights_warn_once(tiny_gan, problem):
+    g, d = tiny_gan
+    y, mask = problem
+    cfg = SearchConfig(iters=5, optimizer="nesterov", lr=0.01)
+    with pytest.warns(RuntimeWarning, match="the search saturated z: the weights are probably too large") as rec:
+        res = latent_search(g, d, y, mask, "context=1e6,prior", cfg)
+    assert sum("saturated" in str(w.message) for w in rec) == 1
+    assert (res.saturated > 0.5).all()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = latent_search(g, d, y, mask, "context,prior", SearchConfig(iters=5, lr=0.01))
+    assert (res.saturated < 0.5).all()

@@ -91,7 +91,8 @@ class LossTerm(nn.Module):
 
 LOSSES: Registry[type[LossTerm]] = Registry("loss")
 
-#: Default weight of every registered term (the ETH study's values for center/left masks).
+#: Default weight of every registered term for center/left masks (calibrated; see
+#: :func:`~inpaintkit.losses.default_weights_for_mask`).
 DEFAULT_WEIGHTS: dict[str, float] = {}
 
 

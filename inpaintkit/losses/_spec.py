@@ -9,25 +9,74 @@ Grammar (one syntax, everywhere a ``--losses`` option is taken)::
     VALUE   := atom ("+" atom)*      several atoms make a tuple: layers=inception3b+inception4b
     atom    := integer | float | true | false | text
 
+    WEIGHT  := number                a fixed weight, e.g. 0.003 or 1e3
+             | "auto:" R             a scale-free weight (see :class:`AutoWeight`), e.g. sem=auto:1
+
 An omitted weight takes the term's default (``inpaintkit losses`` lists them; see also
 :func:`default_weights_for_mask`). Weights must be finite and >= 0 (0 keeps the term in the
-breakdown without optimising it). Whitespace is ignored; a name may appear once.
+breakdown without optimising it); an auto ratio R must be finite and > 0. Whitespace is ignored;
+a name may appear once.
 """
 from __future__ import annotations
 
 import inspect
 import math
 import re
-from typing import Any, Mapping, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple, Sequence, Union
 
 from ._registry import DEFAULT_WEIGHTS, LOSSES
 
-__all__ = ["LossSpecError", "LossEntry", "parse_loss_spec", "format_loss_spec",
-           "default_weights_for_mask", "RANDOM_MASK_WEIGHTS", "describe_losses"]
+__all__ = ["LossSpecError", "LossEntry", "AutoWeight", "parse_loss_spec", "format_loss_spec",
+           "default_weights_for_mask", "RANDOM_MASK_WEIGHTS", "ETH_WEIGHTS",
+           "ETH_RANDOM_MASK_WEIGHTS", "WEIGHT_TABLES", "describe_losses"]
 
-#: Weights the ETH study used for random masks (SPEC.md): more pixels sit near a hole, so the
-#: context loss is larger and the other terms are scaled up to match.
-RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 1e6, "cat": 1e7}
+#: Calibrated random-mask weights (``benchmarks/results/guidance/``): with 70% of the pixels
+#: missing, the context term pulls less on z and the classifier terms more, so the weights that
+#: put ``sem`` and ``cat`` at the same gradient ratio to ``context`` as on center/left masks differ.
+#: ``inpaint`` keeps the ETH study's random-mask value.
+RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 800.0, "cat": 40.0}
+
+#: The ETH study's weights for center/left masks (SPEC.md). Their ``sem``/``cat`` values were tuned
+#: for a classifier fed unnormalised inputs; with ours they make those terms' z-gradients
+#: 560-1,300x (sem) and 1e5-3e5x (cat) the context term's (SPEC.md, correction of 2026-12-02).
+#: Kept for ``--preset paper-table1-eth`` and ``--weights eth``.
+ETH_WEIGHTS: dict[str, float] = {"context": 1.0, "prior": 0.003, "inpaint": 3.0, "sem": 1e5, "cat": 1e6}
+
+#: The ETH study's weights for random masks (SPEC.md).
+ETH_RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 1e6, "cat": 1e7}
+
+#: The named default-weight tables of :func:`default_weights_for_mask`.
+WEIGHT_TABLES = ("calibrated", "eth")
+
+
+@dataclass(frozen=True)
+class AutoWeight:
+    """A scale-free weight, ``NAME=auto:R`` in a spec.
+
+    At the first step of a search, per image, the term's weight is set so that its weighted
+    gradient with respect to z has ``ratio`` times the norm of the context term's weighted
+    gradient: ``w_k = ratio * w_context * ||dL_context/dz|| / ||dL_k/dz||``. It stays fixed
+    afterwards. With restarts, the norms are averaged over an image's restarts, so that all its
+    restarts share one weight and their totals stay comparable. See
+    :meth:`~inpaintkit.losses.CompositeLoss.resolve_weights`.
+
+    Attributes:
+        ratio: R, finite and > 0.
+    """
+
+    ratio: float
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.ratio, (int, float)) and math.isfinite(self.ratio) and self.ratio > 0):
+            raise LossSpecError(f"an auto weight's ratio must be a finite number > 0, got {self.ratio!r}")
+
+    def __str__(self) -> str:
+        return f"auto:{_num(float(self.ratio))}"
+
+
+#: A spec weight: a number, or an :class:`AutoWeight` resolved at the first step of a search.
+Weight = Union[float, AutoWeight]
 
 
 class LossSpecError(ValueError):
@@ -38,7 +87,7 @@ class LossEntry(NamedTuple):
     """One parsed spec entry; compares equal to the plain tuple ``(name, weight, kwargs)``."""
 
     name: str
-    weight: float
+    weight: float | AutoWeight
     kwargs: dict[str, Any]
 
 
@@ -130,7 +179,23 @@ def _parse_options(name: str, cls, text: str | None) -> dict[str, Any]:
     return kwargs
 
 
-def _parse_weight(name: str, text: str) -> float:
+def _parse_weight(name: str, text: str) -> float | AutoWeight:
+    if text.lower().startswith("auto"):
+        head, colon, ratio = text.partition(":")
+        if head.lower() != "auto" or not colon or not ratio:
+            raise LossSpecError(f"cannot parse weight {text!r} of loss {name!r}: an auto weight is "
+                                f"auto:R with R > 0, e.g. {name}=auto:1")
+        if name == "context":
+            raise LossSpecError("context is the reference of auto weights; give it a number")
+        try:
+            r = float(ratio)
+        except ValueError:
+            raise LossSpecError(f"cannot parse the ratio {ratio!r} in {name}={text}: expected a "
+                                f"number > 0, e.g. {name}=auto:1") from None
+        if not math.isfinite(r) or r <= 0:
+            raise LossSpecError(f"the auto ratio of loss {name!r} must be a finite number > 0, "
+                                f"got {ratio!r}")
+        return AutoWeight(r)
     try:
         w = float(text)
     except ValueError:
@@ -211,22 +276,39 @@ def format_loss_spec(entries: Sequence[tuple[str, float, Mapping[str, Any]]]) ->
     out = []
     for name, weight, kwargs in entries:
         opts = [str(v) if k == "mode" else f"{k}={_format_value(v)}" for k, v in kwargs.items()]
-        out.append(name + (f"[{','.join(opts)}]" if opts else "") + f"={_num(float(weight))}")
+        w = str(weight) if isinstance(weight, AutoWeight) else _num(float(weight))
+        out.append(name + (f"[{','.join(opts)}]" if opts else "") + f"={w}")
     return ",".join(out)
 
 
-def default_weights_for_mask(mask_spec: str | None) -> dict[str, float]:
-    """Default weights for a mask spec: SPEC.md's defaults, or the ETH random-mask weights.
+def default_weights_for_mask(mask_spec: str | None, table: str = "calibrated") -> dict[str, float]:
+    """Default weights for a mask spec, from a named table.
 
     Args:
-        mask_spec: e.g. ``"center"``, ``"left"``, ``"random:0.7"``; ``None`` gives the defaults.
+        mask_spec: e.g. ``"center"``, ``"left"``, ``"random:0.7"``; ``None`` gives the
+            center/left weights.
+        table: ``calibrated`` (default): :data:`DEFAULT_WEIGHTS`, with
+            :data:`RANDOM_MASK_WEIGHTS` for ``random`` masks; the ``sem``/``cat`` values put those
+            terms' z-gradients at about the context term's at the start of a search on Stanford
+            Cars (``benchmarks/results/guidance/``). ``eth``: the ETH study's values
+            (:data:`ETH_WEIGHTS`, :data:`ETH_RANDOM_MASK_WEIGHTS`), which saturate z with our
+            classifier normalisation; for the record.
 
     Returns:
-        ``{name: weight}`` for every registered term: :data:`DEFAULT_WEIGHTS`, with
-        inpaint 30, sem 1e6 and cat 1e7 for ``random`` masks (the ETH study's choice).
+        ``{name: weight}`` for every registered term.
+
+    Raises:
+        LossSpecError: an unknown table.
     """
+    if table not in WEIGHT_TABLES:
+        raise LossSpecError(f"unknown weight table {table!r}; choose one of {', '.join(WEIGHT_TABLES)}")
     weights = dict(DEFAULT_WEIGHTS)
-    if mask_spec is not None and mask_spec.strip().partition(":")[0].strip() == "random":
+    rnd = mask_spec is not None and mask_spec.strip().partition(":")[0].strip() == "random"
+    if table == "eth":
+        weights.update(ETH_WEIGHTS)
+        if rnd:
+            weights.update(ETH_RANDOM_MASK_WEIGHTS)
+    elif rnd:
         weights.update(RANDOM_MASK_WEIGHTS)
     return weights
 
@@ -250,5 +332,7 @@ def describe_losses() -> str:
             lines.append(f"{'':11s}{doc[0].replace('``', '')}")
     lines += ["", "Spec: NAME[mode,key=value]=WEIGHT joined by commas, e.g. "
               "context[l2],prior=0.003,sem[layers=inception3b+inception4b]=1e5",
-              "Omitted weights take 'weight' ('random' for random masks, as in the ETH study)."]
+              "Omitted weights take 'weight' ('random' for random masks); NAME=auto:R sets the "
+              "weight per image at the first step so that the term's z-gradient is R times the "
+              "context term's."]
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..masks import validate_mask
 from ._registry import FEATURE_INPUTS, LOSSES, LossTerm
-from ._spec import LossSpecError, format_loss_spec, parse_loss_spec
+from ._spec import AutoWeight, LossSpecError, format_loss_spec, parse_loss_spec
 
 __all__ = ["CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted"]
 
@@ -85,8 +85,14 @@ class PreparedInputs:
 class CompositeLoss(nn.Module):
     """``total = sum_k w_k * L_k``, per image, with the per-term breakdown.
 
+    A weight may be an :class:`~inpaintkit.losses.AutoWeight` (``sem=auto:1``): it is resolved per
+    image from the terms' gradients with respect to z (:meth:`resolve_weights`), which
+    :meth:`evaluate` does at every call unless it is given resolved ``weights``; the latent search
+    resolves once, at its first step, and keeps those weights.
+
     Args:
-        terms: ``(name, weight, term)`` triples; names must be unique.
+        terms: ``(name, weight, term)`` triples; names must be unique. Auto weights need a
+            ``context`` term (their reference).
         feature_net: a :class:`~inpaintkit.features.FeatureNetwork`, required when a term reads
             classifier features or logits (``sem``, ``cat``).
 
@@ -109,7 +115,13 @@ class CompositeLoss(nn.Module):
         if len(set(names)) != len(names):
             raise LossSpecError(f"duplicate loss names in {names}")
         self.terms = nn.ModuleDict({n: t for n, _, t in terms})
-        self.weights: dict[str, float] = {n: float(w) for n, w, _ in terms}
+        self.weights: dict[str, float | AutoWeight] = {
+            n: w if isinstance(w, AutoWeight) else float(w) for n, w, _ in terms}
+        if self.auto_terms and "context" not in self.weights:
+            raise LossSpecError(f"auto weights ({', '.join(f'{n}={self.weights[n]}' for n in self.auto_terms)}) "
+                                f"are set relative to the context term, but the spec has none")
+        if self.auto_terms and isinstance(self.weights.get("context"), AutoWeight):
+            raise LossSpecError("context is the reference of auto weights; give it a number")
         self.requires: frozenset[str] = frozenset().union(*(t.requires for _, _, t in terms))
         self.feature_net = None
         if self.needs_feature_net:
@@ -129,6 +141,11 @@ class CompositeLoss(nn.Module):
     @property
     def needs_feature_net(self) -> bool:
         return bool(self.requires & FEATURE_INPUTS)
+
+    @property
+    def auto_terms(self) -> list[str]:
+        """The terms whose weight is an :class:`~inpaintkit.losses.AutoWeight`."""
+        return [n for n, w in self.weights.items() if isinstance(w, AutoWeight)]
 
     @property
     def feature_layers(self) -> tuple[str, ...]:
@@ -181,10 +198,15 @@ class CompositeLoss(nn.Module):
 
     def evaluate(self, z: torch.Tensor, generator: nn.Module, discriminator: nn.Module | None,
                  prepared: PreparedInputs, feature_net: nn.Module | None = None,
-                 feature_chunk: int | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 feature_chunk: int | None = None,
+                 weights: Mapping[str, float | torch.Tensor] | None = None,
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The total and the breakdown at ``z``, for inputs from :meth:`prepare`.
 
         Args:
+            weights: the weights to combine the terms with (see :meth:`combine`); default the
+                loss's own, with auto weights resolved at this ``z`` (:meth:`resolve_weights`,
+                which needs ``z`` to require grad).
             feature_net: run this network instead of the attached one (the latent search passes
                 its prepared copy: same layers, faster layout); default the attached one.
             feature_chunk: run the feature network on at most this many images per call (its
@@ -198,6 +220,15 @@ class CompositeLoss(nn.Module):
             with respect to ``z``. The terms compute in fp32 (at least) whatever precision the
             networks ran in.
         """
+        breakdown = self.breakdown(z, generator, discriminator, prepared, feature_net, feature_chunk)
+        if weights is None and self.auto_terms:
+            weights = self.resolve_weights(breakdown, z)
+        return self.combine(breakdown, weights), breakdown
+
+    def breakdown(self, z: torch.Tensor, generator: nn.Module, discriminator: nn.Module | None,
+                  prepared: PreparedInputs, feature_net: nn.Module | None = None,
+                  feature_chunk: int | None = None) -> dict[str, torch.Tensor]:
+        """The unweighted terms ``{name: (B,)}`` at ``z`` (:meth:`evaluate` without the total)."""
         req = self.requires
         b = prepared.batch
         if z.dim() != 2 or z.shape[0] != b:
@@ -217,16 +248,93 @@ class CompositeLoss(nn.Module):
         if req & FEATURE_INPUTS:
             self._run_features(inputs, req, b, feature_net, feature_chunk)
 
-        total = None
         breakdown: dict[str, torch.Tensor] = {}
         for name, term in self.terms.items():
             value = term(**inputs, **prepared.states[name])
             if value.shape != (b,):
                 raise ValueError(f"loss term {name!r} returned shape {tuple(value.shape)}, expected ({b},)")
             breakdown[name] = value
-            weighted = value * self.weights[name]
+        return breakdown
+
+    def combine(self, breakdown: Mapping[str, torch.Tensor],
+                weights: Mapping[str, float | torch.Tensor] | None = None) -> torch.Tensor:
+        """``sum_k w_k * L_k`` per image.
+
+        Args:
+            breakdown: ``{name: (B,)}`` from :meth:`breakdown`.
+            weights: ``{name: float or (B,) tensor}``; default the loss's own weights, which must
+                then hold no unresolved auto weight.
+
+        Raises:
+            ValueError: an auto weight was not resolved.
+        """
+        weights = self.weights if weights is None else weights
+        total = None
+        for name in self.terms:
+            w = weights[name]
+            if isinstance(w, AutoWeight):
+                raise ValueError(f"the weight of {name!r} is {w}: resolve it first "
+                                 f"(CompositeLoss.resolve_weights) or pass weights=")
+            weighted = breakdown[name] * w
             total = weighted if total is None else total + weighted
-        return total, breakdown
+        return total
+
+    def resolve_weights(self, breakdown: Mapping[str, torch.Tensor], z: torch.Tensor,
+                        group: int = 1) -> dict[str, float | torch.Tensor]:
+        """The weights with every auto weight set from the gradients at ``z``.
+
+        For an auto term ``k`` with ratio ``R``, per image:
+        ``w_k = R * w_context * ||dL_context/dz|| / ||dL_k/dz||``, so that the weighted gradients'
+        norms stand in the ratio R. Each row of ``z`` gets its own weight (every term is per
+        image, so the gradient of the batch sum is each row's own); with ``group > 1`` (restarts),
+        the norms of each run of ``group`` consecutive rows are averaged first, so the rows of one
+        image share one weight. A term whose gradient vanishes for an image gets weight 0 there.
+
+        Args:
+            breakdown: the unweighted terms at ``z``, still attached to the graph.
+            z: ``(B, nz)``, requiring grad.
+            group: rows per image (the search's restarts).
+
+        Returns:
+            ``{name: float}`` for fixed weights and ``{name: (B,) tensor}`` (detached) for auto ones.
+
+        Raises:
+            ValueError: ``z`` does not require grad, or ``B`` is not a multiple of ``group``.
+        """
+        auto = self.auto_terms
+        if not auto:
+            return dict(self.weights)
+        if not z.requires_grad:
+            raise ValueError("auto weights are set from gradients with respect to z: z must require grad")
+        names = ["context"] + auto
+        norms = {}
+        for j, name in enumerate(names):
+            (g,) = torch.autograd.grad(breakdown[name].sum(), z, retain_graph=True, allow_unused=True)
+            norms[name] = torch.zeros(z.shape[0], device=z.device) if g is None else \
+                g.detach().float().flatten(1).norm(dim=1)
+        return self.resolve_weights_from_norms(norms, group)
+
+    def resolve_weights_from_norms(self, norms: Mapping[str, torch.Tensor],
+                                   group: int = 1) -> dict[str, float | torch.Tensor]:
+        """:meth:`resolve_weights` from per-row gradient norms ``{name: (B,)}`` (of ``context``
+        and every auto term) already computed."""
+        out: dict[str, float | torch.Tensor] = dict(self.weights)
+        if not self.auto_terms:
+            return out
+        b = norms["context"].shape[0]
+        if group < 1 or b % group:
+            raise ValueError(f"{b} rows cannot be grouped by {group}")
+
+        def per_image(t: torch.Tensor) -> torch.Tensor:
+            return t.view(b // group, group).mean(1).repeat_interleave(group)
+
+        ref = per_image(norms["context"]) * float(self.weights["context"])
+        for name in self.auto_terms:
+            own = per_image(norms[name])
+            ratio = float(self.weights[name].ratio)
+            out[name] = torch.where(own > 0, ratio * ref / own.clamp_min(torch.finfo(own.dtype).tiny),
+                                    torch.zeros_like(own))
+        return out
 
     def _run_shared(self, inputs, req, _prefix, keys, net, b) -> None:
         """Run ``net`` once on whichever of G(z) / y' the terms need (both in one batch)."""

@@ -157,7 +157,7 @@ def _as_tuple(x) -> tuple:
     return tuple(x)
 
 
-@register_loss("sem", weight=1e5)
+@register_loss("sem", weight=150.0)
 class SemanticLoss(LossTerm):
     """Semantic loss: ``sum_l w_l ||F_l(G(z)) - F_l(y')||^2 / ||F_l(y')||^2``.
 
@@ -238,7 +238,7 @@ class SemanticLoss(LossTerm):
         return f"layers={self.layers}, weights={self.layer_weights}"
 
 
-@register_loss("cat", weight=1e6)
+@register_loss("cat", weight=8.0)
 class CategoricalLoss(LossTerm):
     """Categorical loss: symmetric KL between the classifier's softmax on ``G(z)`` and on ``y'``.
 
