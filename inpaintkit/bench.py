@@ -20,9 +20,9 @@ name, and otherwise they are generated from a seed derived from ``(--seed, mask,
 The column ``mask_source`` records which. Image ids are positions in the split; ``--n N`` takes
 the first N.
 
-Search seeds are per image too (derived from ``(--seed, method, mask, image id)``), so an image's
-result does not depend on the batch it landed in, the batch size, the number of processes or a
-resume.
+Search seeds are per image too (derived from ``(--seed, mask, image id, restart)``, not from the
+method: every method on an image starts from the same latents), so an image's result does not
+depend on the batch it landed in, the batch size, the number of processes or a resume.
 
 Also written to DIR: ``meta.json`` (argv, resolved config, versions, commit, machine),
 ``histories/`` (per-batch sums of every loss term's curve, for the loss-curve figure),
@@ -60,7 +60,7 @@ from ._utils import (atomic_write_bytes, atomic_write_json, resolve_device, run_
 __all__ = ["BenchConfig", "BenchError", "Method", "ResolvedBench", "BenchResult", "BatchInfo",
            "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "assets_dir",
            "bundled_asset",
-           "DEFAULT_MASKS", "DEFAULT_LOSSES", "image_masks", "mask_seed", "search_seed"]
+           "DEFAULT_MASKS", "DEFAULT_LOSSES", "image_masks", "mask_seed", "search_seed", "SEEDING"]
 
 #: Where the bundled synthetic-cars models live (inside the package, shipped with it). The
 #: environment variable ``INPAINTKIT_ASSETS`` points elsewhere (see :func:`assets_dir`).
@@ -77,7 +77,7 @@ YEH_LOSSES = "context,prior"
 _LIBRARY_DEFAULTS = {"masks": DEFAULT_MASKS, "split": "test", "iters": 1500, "restarts": 1,
                      "restart_reduce": "best",
                      "optimizer": "adam", "precision": "fp32", "blend": "poisson", "batch_size": 64,
-                     "save_images": 16}
+                     "save_images": 16, "weights": "calibrated"}
 
 
 class BenchError(ValueError):
@@ -144,6 +144,9 @@ class BenchConfig:
         out: output directory; default ``runs/bench-<hash of the config>`` (so rerunning the same
             command resumes).
         preset: ``paper-table1`` (see :mod:`inpaintkit._presets`).
+        weights: default-weight table for loss terms given without a weight: ``calibrated``
+            (default) or ``eth`` (the ETH study's values, which saturate z with our classifier
+            normalisation; ``--preset paper-table1-eth``).
         dry_run: tiny random models on a handful of images, for CI.
         retry_errors: recompute the rows that failed before instead of skipping them.
         progress: show progress bars.
@@ -176,6 +179,7 @@ class BenchConfig:
     device: str | None = None
     out: str | None = None
     preset: str | None = None
+    weights: str | None = None
     dry_run: bool = False
     retry_errors: bool = False
     progress: bool = True
@@ -191,19 +195,22 @@ class Method:
         label: display name.
         kind: ``"search"`` or ``"baseline"``.
         losses: the loss spec of a search (``yeh``: ``context,prior``).
+        weights: the default-weight table for terms the spec gives no weight
+            (:func:`~inpaintkit.losses.default_weights_for_mask`).
     """
 
     name: str
     label: str
     kind: str
     losses: str | None = None
+    weights: str = "calibrated"
 
     def loss_spec(self, mask: str, monitor: Sequence[str] = ()) -> str:
-        """The fully resolved spec for ``mask``: per-mask default weights written out, monitored
-        terms appended with weight 0."""
+        """The fully resolved spec for ``mask``: per-mask default weights (from the ``weights``
+        table) written out, monitored terms appended with weight 0."""
         from .losses import default_weights_for_mask, format_loss_spec, parse_loss_spec
 
-        entries = parse_loss_spec(self.losses, defaults=default_weights_for_mask(mask))
+        entries = parse_loss_spec(self.losses, defaults=default_weights_for_mask(mask, self.weights))
         have = {e.name for e in entries}
         entries += [(t, 0.0, {}) for t in monitor if t not in have]
         return format_loss_spec(entries)
@@ -290,7 +297,7 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     """
     from .baselines import BASELINES
     from .blend import BLENDS
-    from .losses import LossSpecError, format_loss_spec, parse_loss_spec
+    from .losses import WEIGHT_TABLES, LossSpecError, format_loss_spec, parse_loss_spec
     from .masks import MaskError, parse_mask_spec
 
     cfg = dataclasses.replace(config)
@@ -356,6 +363,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         raise BenchError(f"unknown --restart-reduce {cfg.restart_reduce!r}; choose best or mean")
     if cfg.precision not in ("fp32", "bf16"):
         raise BenchError(f"unknown precision {cfg.precision!r}; choose fp32 or bf16")
+    if cfg.weights not in WEIGHT_TABLES:
+        raise BenchError(f"unknown weight table {cfg.weights!r}; choose one of {', '.join(WEIGHT_TABLES)}")
     if cfg.blend not in BLENDS:
         raise BenchError(f"unknown blend {cfg.blend!r}; known: {', '.join(BLENDS.list())}")
     if cfg.split not in ("train", "test", "val"):
@@ -374,7 +383,7 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     known = ["yeh", *BASELINES.list()]
     for b in cfg.baselines:
         if b == "yeh":
-            methods.append(Method("yeh", labels.get("yeh", "yeh"), "search", YEH_LOSSES))
+            methods.append(Method("yeh", labels.get("yeh", "yeh"), "search", YEH_LOSSES, cfg.weights))
         elif b in BASELINES:
             methods.append(Method(b, labels.get(b, b), "baseline"))
         else:
@@ -394,7 +403,7 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         if same_as_yeh and any(m.name == "yeh" for m in methods):
             notes.append(f"--losses {spec} is the yeh method, which already runs; not run twice")
             continue
-        methods.append(Method(name, labels.get(name, name), "search", name))
+        methods.append(Method(name, labels.get(name, name), "search", name, cfg.weights))
     if not methods:
         raise BenchError("nothing to run: give --losses SPEC and/or --baselines NAMES")
     if cfg.monitor:
@@ -436,9 +445,18 @@ def mask_seed(seed: int, mask: str, image_id: int) -> int:
     return _hash_seed("mask", seed, mask, int(image_id))
 
 
-def search_seed(seed: int, method: str, mask: str, image_id: int) -> int:
-    """The seed of one image's latent search (its initial z and restarts)."""
-    return _hash_seed("search", seed, method, mask, int(image_id))
+#: How search methods draw their starting latents; recorded in every search row (``seeding``) and
+#: part of its config hash, so a resume never mixes rows seeded differently. ``crn`` (common random
+#: numbers, since 2026-12-02): one seed per (seed, mask, image, restart), the same for every method,
+#: so paired comparisons between methods do not compare starting points. Rows without the column
+#: were seeded per method name.
+SEEDING = "crn"
+
+
+def search_seed(seed: int, mask: str, image_id: int, restart: int = 0) -> int:
+    """The seed of one starting latent: the same for every method on the image (common random
+    numbers), and restart ``r`` the same whatever the number of restarts."""
+    return _hash_seed("search", SEEDING, seed, mask, int(image_id), int(restart))
 
 
 def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,
@@ -633,6 +651,8 @@ class _Output:
     total: np.ndarray | None = None
     terms: dict[str, np.ndarray] = field(default_factory=dict)
     history: dict[str, np.ndarray] = field(default_factory=dict)  # {name: (iters, B)}
+    weights: dict[str, np.ndarray] = field(default_factory=dict)  # {name: (B,)} weights used
+    z_clip: np.ndarray | None = None  # (B,) largest fraction of z on the clip after a step
 
 
 def _run_search(method: Method, rb: ResolvedBench, models: _Models, y: torch.Tensor,
@@ -644,12 +664,13 @@ def _run_search(method: Method, rb: ResolvedBench, models: _Models, y: torch.Ten
     cfg = rb.config
     spec = method.loss_spec(mask_spec, cfg.monitor or ())
     loss = build_loss(spec, feature_net=models.feature_net)
-    # each image's starting latents come from its own seed, so its result does not depend on the
-    # batch it is in (the search itself is batch-size invariant)
+    # each image's starting latents come from its own seeds, so its result does not depend on the
+    # batch it is in (the search itself is batch-size invariant); the seeds ignore the method, so
+    # every method on an image starts from the same latents
     nz, k = int(models.generator.config.nz), int(cfg.restarts)
-    z_init = torch.stack([
-        torch.rand(k, nz, generator=torch.Generator().manual_seed(
-            search_seed(cfg.seed, method.name, mask_spec, i))) * 2 - 1 for i in ids])
+    z_init = torch.stack([torch.stack([
+        torch.rand(nz, generator=torch.Generator().manual_seed(
+            search_seed(cfg.seed, mask_spec, i, r))) * 2 - 1 for r in range(k)]) for i in ids])
     sc = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr, restarts=k,
                       restart_reduce=cfg.restart_reduce, precision=cfg.precision)
     res = latent_search(models.generator, models.discriminator, y, mask, loss, config=sc,
@@ -658,7 +679,9 @@ def _run_search(method: Method, rb: ResolvedBench, models: _Models, y: torch.Ten
     out = blend(y, g, mask, method=cfg.blend)
     overlay = blend(y, g, mask, method="overlay")
     hist = {k: np.asarray(v) for k, v in (res.history or {}).items()}
-    return _Output(out, overlay, g, _np(res.total), {k: _np(v) for k, v in res.terms.items()}, hist)
+    return _Output(out, overlay, g, _np(res.total), {k: _np(v) for k, v in res.terms.items()}, hist,
+                   {k: _np(v) for k, v in res.image_weights.items()},
+                   None if res.saturated is None else _np(res.saturated))
 
 
 def _run_baseline(method: Method, rb: ResolvedBench, models: _Models, y: torch.Tensor,
@@ -741,6 +764,8 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
                                       "optimizer", "lr", "precision", "blend", "seed", "mode")}
     if search and cfg.restart_reduce != "best":  # (absent for "best": older runs keep their hashes)
         cols["restart_reduce"] = identity["restart_reduce"] = cfg.restart_reduce
+    if search:  # rows seeded per method name (before 2026-12-02) have no column: never mixed
+        cols["seeding"] = identity["seeding"] = SEEDING
     identity.update(method=method.name, kind=method.kind, mask=mask, data=cols["data"],
                     gan=models.ids.get("gan") if search else None,
                     classifier=models.ids.get("classifier") if cols["classifier"] else None,
@@ -753,7 +778,7 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
 
 _DIFF_FIELDS = ("loss_spec", "data", "split", "mask_source", "gan", "classifier", "eval_classifier",
                 "iters", "restarts", "restart_reduce", "optimizer", "lr", "precision", "blend", "seed",
-                "mode")
+                "seeding", "mode")
 
 
 def _check_resume(done: dict[tuple, dict], key: tuple, cols: dict[str, Any], out: Path) -> None:
@@ -1037,6 +1062,10 @@ def _run_images(rb, method, mask_spec, ids, data, labels, masks_all, models, dev
             row["loss_total"] = float(res.total[k])
         for t, v in res.terms.items():
             row[f"loss_{t}"] = float(v[k])
+        for t, v in res.weights.items():  # the weight used (auto weights: set per image)
+            row[f"w_{t}"] = float(v[k])
+        if res.z_clip is not None:
+            row["z_clip"] = float(res.z_clip[k])
         if ev is not None:
             pred, pred_gt = ev
             row["eval_pred"] = int(pred[k])
