@@ -1,0 +1,73 @@
+"""Tables of the guidance study from its rows: hole PSNR/SSIM, semantic accuracy, exact McNemar.
+
+    python benchmarks/guidance/analyze.py --rows benchmarks/results/guidance/study/rows.csv \
+        --out benchmarks/results/guidance/study/table.md
+
+Every method is compared with ``context,prior`` on the same images and masks (and, with common
+random numbers, the same starting latents): mean difference in hole PSNR, and the exact McNemar
+test on the independent evaluator's correct/incorrect top-1 (``scipy.stats.binomtest`` on the
+discordant pairs), per mask and pooled over the masks.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+REFERENCE = "context,prior"
+
+
+def mcnemar(ref: pd.Series, other: pd.Series) -> tuple[int, int, float]:
+    """``(b, c, p)``: images only the reference got right, only the other got right, and the
+    exact two-sided McNemar p-value."""
+    from scipy.stats import binomtest
+
+    b = int((ref & ~other).sum())
+    c = int((~ref & other).sum())
+    p = binomtest(c, b + c, 0.5).pvalue if b + c else 1.0
+    return b, c, float(p)
+
+
+def tables(rows: pd.DataFrame) -> str:
+    rows = rows[rows.error.isna() | (rows.error.astype(str) == "")].copy()
+    rows["eval_correct"] = rows.eval_correct.astype(bool)
+    methods = [REFERENCE] + [m for m in dict.fromkeys(rows.method) if m != REFERENCE]
+    ref = rows[rows.method == REFERENCE].set_index(["mask", "image_id"])
+    lines = ["| mask | method | n | hole PSNR | Δ vs context,prior | hole SSIM | sem. acc. | "
+             "only ref right / only method right | McNemar p | median w_sem | median w_cat | "
+             "max z on clip |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for mask in list(dict.fromkeys(rows["mask"])) + ["pooled"]:
+        for m in methods:
+            sel = rows[rows.method == m] if mask == "pooled" else rows[(rows.method == m) & (rows["mask"] == mask)]
+            sel = sel.set_index(["mask", "image_id"])
+            r = ref.loc[sel.index]
+            d = (sel.psnr_hole - r.psnr_hole).mean()
+            b, c, p = mcnemar(r.eval_correct, sel.eval_correct)
+            ws = sel["w_sem"].median() if "w_sem" in sel else float("nan")
+            wc = sel["w_cat"].median() if "w_cat" in sel else float("nan")
+            lines.append(
+                f"| {mask} | {m} | {len(sel)} | {sel.psnr_hole.mean():.2f} | "
+                f"{'' if m == REFERENCE else f'{d:+.2f}'} | {sel.ssim_hole.mean():.3f} | "
+                f"{sel.eval_correct.mean():.3f} | {'' if m == REFERENCE else f'{b} / {c}'} | "
+                f"{'' if m == REFERENCE else f'{p:.3g}'} | {'' if pd.isna(ws) else f'{ws:.3g}'} | "
+                f"{'' if pd.isna(wc) else f'{wc:.3g}'} | {sel.z_clip.max():.0%} |")
+    gt = rows[rows.method == REFERENCE].eval_correct_gt.astype(bool).mean()
+    lines += ["", f"Evaluator top-1 on the uncorrupted images: {gt:.3f}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    text = tables(pd.read_csv(args.rows))
+    from inpaintkit._utils import atomic_write_bytes
+
+    atomic_write_bytes(Path(args.out), text.encode())
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
