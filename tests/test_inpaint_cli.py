@@ -116,7 +116,7 @@ def test_inpaint_with_a_classifier(tiny_checkpoint, tmp_path):
     img = _write_image(tmp_path / "x.png", 32, 32)
     res = _run(["inpaint", "--gan", tiny_checkpoint, "--image", img, "--out", tmp_path / "o.png",
                 "--iters", 3, "--classifier", ckpt])
-    assert "sem[layers=inception3b+inception4b]=1e5,cat=1e6" in res.output
+    assert "sem[layers=inception3b+inception4b]=150,cat=8" in res.output
     rec = json.loads((tmp_path / "o.json").read_text())
     assert set(rec["images"][0]["losses"]) == {"total", "context", "prior", "inpaint", "sem", "cat"}
     # a classifier for another image size is refused
@@ -183,7 +183,7 @@ def test_png_mask_file(tiny_checkpoint, tmp_path):
 def test_losses_and_masks_commands_list_the_registries():
     res = _run(["losses"])
     for name, weight, random_weight in [("context", "1", "1"), ("prior", "0.003", "0.003"),
-                                        ("inpaint", "3", "30"), ("sem", "1e5", "1e6"), ("cat", "1e6", "1e7")]:
+                                        ("inpaint", "3", "30"), ("sem", "150", "800"), ("cat", "8", "40")]:
         line = next(ln for ln in res.output.splitlines() if ln.startswith(name + " "))
         assert line.split()[1:3] == [weight, random_weight], line
     assert "[weighted|l1|l2]" in res.output
