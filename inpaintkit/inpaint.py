@@ -144,7 +144,9 @@ def _save_curves(path: Path, history: dict[str, np.ndarray], column: int, weight
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         ax.plot(np.arange(len(history[name])), history[name][:, column], lw=1.2)
-        ax.set_title(name if name == "total" else f"{name} (weight {weights.get(name, 1):g})", fontsize=9)
+        w = weights.get(name, 1)  # a number, or an AutoWeight (``auto:R``, set per image)
+        w = f"{w:g}" if isinstance(w, (int, float)) else str(w)
+        ax.set_title(name if name == "total" else f"{name} (weight {w})", fontsize=9)
         ax.set_xlabel("iteration", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
