@@ -69,6 +69,7 @@ BUNDLED_ASSETS = {
     "gan": "synthetic-cars-gan.pt",
     "classifier": "synthetic-cars-classifier.pt",
     "eval_classifier": "synthetic-cars-evaluator.pt",
+    "ce": "synthetic-cars-ce.pt",
 }
 DEFAULT_MASKS = ("center", "left", "random:0.7")
 DEFAULT_LOSSES = ("context,prior,sem,cat",)
@@ -94,7 +95,7 @@ def bundled_asset(key: str) -> Path:
     """The path of a bundled model file, checked to exist.
 
     Args:
-        key: ``"gan"``, ``"classifier"`` or ``"eval_classifier"``.
+        key: ``"gan"``, ``"classifier"``, ``"eval_classifier"`` or ``"ce"``.
 
     Raises:
         BenchError: the file is missing (it is trained by the project's own commands, see
@@ -128,6 +129,9 @@ class BenchConfig:
             accuracy.
         mask_file: an ``.npz`` of named ``(H, W)`` bool masks (True = known), e.g. masks.npz.
         pool: dataset spec of the training images for the ``nn`` baseline.
+        ce: a Context Encoder checkpoint for the ``ce`` baseline (``inpaintkit
+            train-context-encoder``); default on synthetic-cars: the bundled one. Given without
+            ``baselines``, ``ce`` joins the default baselines.
         n: number of images (the first n of the split); default all.
         iters, restarts, optimizer, lr: the search settings (lr None: the optimiser's default).
         restart_reduce: ``best`` (the lowest-loss restart's fill) or ``mean`` (the mean of the
@@ -163,6 +167,7 @@ class BenchConfig:
     eval_classifier: str | None = None
     mask_file: str | None = None
     pool: str | None = None
+    ce: str | None = None
     n: int | None = None
     iters: int | None = None
     restarts: int | None = None
@@ -340,7 +345,7 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         notes.append(f"no --losses, --baselines or --preset: comparing --losses "
                      f"{DEFAULT_LOSSES[0]} with {', '.join(DEFAULT_BASELINES)}")
     if cfg.baselines is None:
-        cfg.baselines = DEFAULT_BASELINES if cfg.losses else ()
+        cfg.baselines = (DEFAULT_BASELINES + (("ce",) if cfg.ce else ())) if cfg.losses else ()
     cfg.baselines = tuple(b for b in cfg.baselines if b.lower() != "none")
     cfg.losses = cfg.losses or ()
     if cfg.monitor and [t.lower() for t in cfg.monitor] == ["all"]:
@@ -523,6 +528,7 @@ class _Models:
     feature_net: Any = None
     evaluator: Any = None
     pool: Any = None
+    ce: Any = None
     ids: dict[str, str] = field(default_factory=dict)  # content ids of the model files
 
 
@@ -641,6 +647,35 @@ def _load_pool(rb: ResolvedBench, size: int):
         raise BenchError(f"--pool {spec!r}: {e}") from e
 
 
+def _load_ce(rb: ResolvedBench, size: int, device: torch.device):
+    """The Context Encoder of the ``ce`` baseline: ``--ce``, else the bundled one on synthetic-cars
+    (the demo), else a tiny random one in a dry run. Returns ``(model, content id)``."""
+    from .baselines import ContextEncoder, ContextEncoderConfig, load_context_encoder
+    from .models import CheckpointError
+
+    cfg = rb.config
+    if rb.mode == "dry-run" and cfg.ce is None:
+        torch.manual_seed(_hash_seed("dry-run-ce", cfg.seed))
+        net = ContextEncoder(ContextEncoderConfig(image_size=size, nef=8, ngf=8)).to(device).eval()
+        return net, f"dry-run:ce:{cfg.seed}"
+    path = cfg.ce
+    if path is None:
+        if rb.mode == "demo" or cfg.data == "synthetic-cars":
+            path = cfg.ce = str(bundled_asset("ce"))
+        else:
+            raise BenchError("the ce baseline needs --ce CKPT, a Context Encoder trained on this "
+                             "data with 'inpaintkit train-context-encoder' (Stanford Cars: "
+                             "benchmarks/models/stanford-cars-64/context-encoder.pt)")
+    try:
+        net, _ = load_context_encoder(path, device=device)
+    except (CheckpointError, FileNotFoundError) as e:
+        raise BenchError(f"--ce: {e}") from e
+    if net.config.image_size != size:
+        raise BenchError(f"--ce {path} was trained on {net.config.image_size}x"
+                         f"{net.config.image_size} images, but the data is {size}x{size}")
+    return net, _file_id(path)
+
+
 # --- running one batch ----------------------------------------------------------------------------
 
 @dataclass
@@ -692,6 +727,8 @@ def _run_baseline(method: Method, rb: ResolvedBench, models: _Models, y: torch.T
     accepted = baseline_options(method.name)
     if "pool" in accepted:
         opts["pool"] = models.pool
+    if "model" in accepted:
+        opts["model"] = models.ce
     if "seed" not in accepted:
         out = run_baseline(method.name, y, mask, **opts)
     else:
@@ -764,6 +801,9 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
                                       "optimizer", "lr", "precision", "blend", "seed", "mode")}
     if search and cfg.restart_reduce != "best":  # (absent for "best": older runs keep their hashes)
         cols["restart_reduce"] = identity["restart_reduce"] = cfg.restart_reduce
+    if method.name == "ce":  # the model file is part of the method (absent elsewhere: same hashes)
+        cols["ce"] = cfg.ce if rb.mode != "dry-run" or cfg.ce else "dry-run:ce"
+        identity["ce"] = models.ids.get("ce")
     if search:  # rows seeded per method name (before 2026-12-02) have no column: never mixed
         cols["seeding"] = identity["seeding"] = SEEDING
     identity.update(method=method.name, kind=method.kind, mask=mask, data=cols["data"],
@@ -777,7 +817,7 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
 
 
 _DIFF_FIELDS = ("loss_spec", "data", "split", "mask_source", "gan", "classifier", "eval_classifier",
-                "iters", "restarts", "restart_reduce", "optimizer", "lr", "precision", "blend", "seed",
+                "ce", "iters", "restarts", "restart_reduce", "optimizer", "lr", "precision", "blend", "seed",
                 "seeding", "mode")
 
 
@@ -870,6 +910,8 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     models = _load_models(rb, data, device)
     if any(m.name == "nn" for m in rb.methods):
         models.pool = _load_pool(rb, size)
+    if any(m.name == "ce" for m in rb.methods):
+        models.ce, models.ids["ce"] = _load_ce(rb, size, device)
     mask_file = _read_mask_file(cfg.mask_file) if cfg.mask_file else None
     data_masks = data.extras.get("random_masks")
     if data_masks is not None and np.asarray(data_masks).shape[1:] != (size, size):

@@ -165,6 +165,14 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
               help="DiffAugment policy for D's inputs, e.g. color,translation,cutout; empty = off.")
 @click.option("--spectral-norm", is_flag=True, help="Spectral normalisation on D's weights.")
 @click.option("--gan-loss", type=click.Choice(["bce", "hinge"]), default="bce", show_default=True)
+@click.option("--fd-data", default="", help="Score every snapshot by FD-R18 against these real images "
+              "(a dataset spec; needs --snapshot-every). [default: off]")
+@click.option("--fd-classifier", default="", type=click.Path(dir_okay=False),
+              help="Evaluator for FD-R18. [default: the bundled synthetic-cars evaluator]")
+@click.option("--fd-split", type=click.Choice(["train", "test", "val"]), default="val", show_default=True)
+@click.option("--fd-start", default=0, show_default=True, type=click.IntRange(0), help="First real image.")
+@click.option("--fd-n-real", default=1000, show_default=True, type=click.IntRange(2))
+@click.option("--fd-n", default=2000, show_default=True, type=click.IntRange(2), help="Samples per snapshot.")
 @click.option("--threads", type=int, default=None, help="torch.set_num_threads for this process.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -173,7 +181,8 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--dry-run", is_flag=True, help="A few steps of dcgan_test on 32x32 data, for CI.")
 def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, no_flip,
                   precision, channels_last, sample_every, ckpt_every, snapshot_every, ema, diffaug, spectral_norm,
-                  gan_loss, threads, out, resume, seed, device, dry_run) -> None:
+                  gan_loss, fd_data, fd_classifier, fd_split, fd_start, fd_n_real, fd_n, threads, out, resume, seed,
+                  device, dry_run) -> None:
     """Train a DCGAN (Adam 2e-4, beta1 0.5, flips). Works under torchrun for DDP."""
     import torch
 
@@ -191,7 +200,9 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
                          flip=not no_flip, seed=seed, precision=precision, channels_last=channels_last,
                          sample_every=sample_every, ckpt_every=ckpt_every,
                          snapshot_every=snapshot_every, model_overrides=overrides, ema=ema, diffaug=diffaug,
-                         spectral_norm=spectral_norm, gan_loss=gan_loss)
+                         spectral_norm=spectral_norm, gan_loss=gan_loss, fd_data=fd_data,
+                         fd_classifier=fd_classifier, fd_split=fd_split, fd_start=fd_start, fd_n_real=fd_n_real,
+                         fd_n=fd_n)
     path = train_gan(cfg, out, resume=resume, device=device)
     click.echo(f"checkpoint: {path}")
 

@@ -74,6 +74,11 @@ class GANTrainConfig:
         spectral_norm: spectral normalisation on D's conv and linear weights (Miyato et al. 2018).
         gan_loss: ``bce`` (D: cross-entropy, G: non-saturating ``-log D(G(z))``) or ``hinge``
             (D: ``relu(1 - l_real) + relu(1 + l_fake)``, G: ``-l_fake``).
+        fd_data: if set, score every snapshot by FD-R18 (:mod:`inpaintkit.quality`) against the
+            real images ``fd_data[fd_start : fd_start + fd_n_real]`` (split ``fd_split``), with
+            ``fd_n`` samples; rows go to ``snapshots.csv`` and the curve into ``losses.png``.
+            Needs ``snapshot_every``. Only observes; a resume may change these.
+        fd_classifier: the independent evaluator for FD-R18; "" = the bundled synthetic-cars one.
     """
 
     data: str = "synthetic-cars"
@@ -95,6 +100,12 @@ class GANTrainConfig:
     diffaug: str = ""
     spectral_norm: bool = False
     gan_loss: str = "bce"
+    fd_data: str = ""
+    fd_classifier: str = ""
+    fd_split: str = "val"
+    fd_start: int = 0
+    fd_n_real: int = 1000
+    fd_n: int = 2000
 
 
 # The options that change what is trained: a resume must use the values the checkpoint was trained
@@ -187,7 +198,7 @@ def sample_grid(generator: torch.nn.Module, z: torch.Tensor, path: str | os.Path
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _plot_losses(rows: list[dict], path: Path) -> None:
+def _plot_losses(rows: list[dict], path: Path, fd_rows: list[dict] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -196,7 +207,12 @@ def _plot_losses(rows: list[dict], path: Path) -> None:
     if not rows:
         return
     it = [r["iter"] for r in rows]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = plt.subplots(1, 3 if fd_rows else 2, figsize=(15 if fd_rows else 10, 3.5))
+    a1, a2 = axes[0], axes[1]
+    if fd_rows:
+        axes[2].plot([r["iter"] for r in fd_rows], [r["fd_r18"] for r in fd_rows], "o-", lw=0.8)
+        axes[2].set_xlabel("iteration")
+        axes[2].set_title("FD-R18 of the snapshots (lower is better)")
     a1.plot(it, [r["loss_d"] for r in rows], label="D loss", lw=0.8)
     a1.plot(it, [r["loss_g"] for r in rows], label="G loss", lw=0.8)
     a1.set_xlabel("iteration")
@@ -222,6 +238,26 @@ def _write_losses(rows: list[dict], path: Path) -> None:
     for r in rows:
         w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in _LOSS_FIELDS})
     atomic_write_text(path, buf.getvalue())
+
+
+_FD_FIELDS = ["iter", "fd_r18", "kid", "kid_std", "n", "n_real"]
+
+
+def _write_fd_rows(rows: list[dict], path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=_FD_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _read_fd_rows(path: Path, upto: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: (int(float(v)) if k in ("iter", "n", "n_real") else float(v)) for k, v in r.items()}
+                for r in csv.DictReader(f)]
+    return [r for r in rows if r["iter"] <= upto]
 
 
 def _read_losses(path: Path, upto: int) -> list[dict]:
@@ -266,6 +302,8 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
         MODELS.get(config.arch)  # raises with the list
     options = _resolve_options(config)
     policy = parse_diffaug(options["diffaug"])
+    if config.fd_data and not config.snapshot_every:
+        raise ValueError("--fd-data scores the snapshots, so it needs --snapshot-every N")
 
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
@@ -288,6 +326,7 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
     opt_d = torch.optim.Adam(d.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
     start = 0
     rows: list[dict] = []
+    fd_rows: list[dict] = []
     if resume and ckpt_path.exists():
         g_l, d_l, ckpt = load_gan(ckpt_path, arch=config.arch)
         if g_l.config != model_cfg:
@@ -306,6 +345,7 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
         opt_d.load_state_dict(ts["opt_d"])
         start = int(ts["iteration"])
         rows = _read_losses(out / "losses.csv", start)
+        fd_rows = _read_fd_rows(out / "snapshots.csv", start)
 
     g.to(dev).train()
     d.to(dev).train()
@@ -342,6 +382,19 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
         meta["resumed_from"] = start
         atomic_write_json(out / "meta.json", meta)
 
+    quality = None
+    if config.fd_data and is_main:
+        from .quality import GeneratorQuality, real_images
+
+        evaluator = config.fd_classifier
+        if not evaluator:
+            from .bench import bundled_asset
+
+            evaluator = str(bundled_asset("eval_classifier"))
+        real = real_images(config.fd_data, config.fd_split, config.fd_start, config.fd_n_real,
+                           model_cfg.image_size)
+        quality = GeneratorQuality(real, evaluator, device=dev)
+
     fixed_z = (torch.rand(64, model_cfg.nz, generator=torch.Generator().manual_seed(config.seed + 12345))
                * 2 - 1).to(dev)
     if config.precision == "bf16":
@@ -360,7 +413,7 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
         save_gan(ckpt_path, g_out, d_out(), config.arch, meta=meta, train_state=state,
                  storage_dtype=storage_dtype)
         _write_losses(rows, out / "losses.csv")
-        _plot_losses(rows, out / "losses.png")
+        _plot_losses(rows, out / "losses.png", fd_rows)
 
     bar = None
     if progress and is_main:
@@ -427,6 +480,12 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
                 save_gan(out / "snapshots" / f"iter_{done:07d}.pt", g_out, d_out(), config.arch,
                          meta={"iteration": done, "data": config.data, "seed": config.seed},
                          storage_dtype=torch.float16)
+                if quality is not None:
+                    fd_rows.append({"iter": done, **quality.score(g_out, n=config.fd_n, seed=config.seed)})
+                    _write_fd_rows(fd_rows, out / "snapshots.csv")
+                    _plot_losses(rows, out / "losses.png", fd_rows)
+                    if bar is not None:
+                        bar.write(f"iteration {done}: FD-R18 {fd_rows[-1]['fd_r18']:.3f}")
     if bar is not None:
         bar.close()
     if start >= config.iters and is_main:

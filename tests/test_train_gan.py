@@ -329,3 +329,32 @@ def test_cli_passes_the_new_options(tiny_npz, tmp_path):
     assert res.exit_code == 0, res.output
     cfg = json.loads((tmp_path / "o" / "config.json").read_text())
     assert (cfg["ema"], cfg["diffaug"], cfg["spectral_norm"], cfg["gan_loss"]) == (0.99, "cutout,color", True, "hinge")
+
+
+def test_snapshots_are_scored_by_fd_r18_and_the_rows_survive_a_resume(tiny_npz, tmp_path):
+    pytest.importorskip("torchmetrics")
+    classifiers = pytest.importorskip("classifiers")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = classifiers.create_classifier("timm:test_resnet", 3, drop_stem_pool=True)
+    clf = tmp_path / "evaluator.pt"
+    classifiers.save_classifier(clf, model, "timm:test_resnet", {
+        "num_classes": 3, "image_size": 32, "mean": [0.5] * 3, "std": [0.25] * 3,
+        "model_kwargs": {"drop_stem_pool": True}})
+
+    def cfg(iters):
+        c = _cfg(tiny_npz, iters)
+        c.snapshot_every, c.fd_data, c.fd_classifier, c.fd_n_real, c.fd_n = 2, tiny_npz, str(clf), 20, 16
+        return c
+
+    out = tmp_path / "run"
+    train_gan(cfg(4), out, progress=False)
+    train_gan(cfg(6), out, resume=True, progress=False)
+    rows = list(csv.DictReader(open(out / "snapshots.csv")))
+    assert [int(r["iter"]) for r in rows] == [2, 4, 6]
+    assert all(float(r["fd_r18"]) > 0 and int(r["n"]) == 16 and int(r["n_real"]) == 20 for r in rows)
+    assert len({r["fd_r18"] for r in rows}) == 3  # each snapshot scored on its own weights
+    bad = cfg(2)
+    bad.snapshot_every = 0
+    with pytest.raises(ValueError, match="--snapshot-every"):
+        train_gan(bad, tmp_path / "bad", progress=False)
