@@ -99,10 +99,9 @@ register_preset(Preset(
 ))
 
 #: The best configuration found on Stanford Cars (benchmarks/results/paper-table1/README.md), chosen on
-#: images 100-131 of val.npz and evaluated on the first 100. The classifier-loss terms lowered PSNR and
-#: semantic accuracy at every weight tried (session 10's sweep); restarts raised both; and the pixel
-#: mean of the 4 restarts' fills (``restart_reduce="mean"``, an MMSE estimate under the GAN prior)
-#: gained 1.3-1.7 dB of hole PSNR over the fill of the best restart, at the same cost (session 11).
+#: images 100-131 of val.npz and evaluated on the first 100. The pixel mean of the 4 restarts' fills
+#: (``restart_reduce="mean"``, an MMSE estimate under the GAN prior) gained 1.3-1.7 dB of hole PSNR
+#: over the fill of the best restart, at the same cost (rows of 2026-12-01).
 BEST = "context,prior"
 register_preset(Preset(
     name="best",

@@ -10,7 +10,7 @@
 # Iterations: the paper uses 1500. On this machine (2-core AVX2 EPYC, no native bf16) the five-term
 # step with the recipe GoogLeNet runs at about 3.5 image-iterations/s in fp32, so the two
 # classifier-loss columns at 1500 iterations (100 images x 3 masks x 2) would take about 70 hours.
-# ITERS=20 is what fitted in one session; on a GPU drop ITERS and add --device cuda.
+# ITERS=20 is what fitted in the 2-core CPU time available; on a GPU drop ITERS and add --device cuda.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
