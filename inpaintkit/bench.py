@@ -1001,8 +1001,13 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
             from .report import make_report
 
             report = make_report(out, echo=say)
+            if report.reading:
+                say("Reading: " + report.reading)
         say(f"results: {out} ({len(rows)} rows, {new_rows} new"
             + (f", {errors} failed: see the error column" if errors else "") + ")")
+        if report is not None:
+            for grid in report.grids:
+                say(f"grid: {grid}")
     if distributed:
         torch.distributed.barrier()
     return BenchResult(out, rows, report, new_rows)

@@ -597,6 +597,48 @@ def _slug(s: str) -> str:
 
 # --- the report -----------------------------------------------------------------------------------
 
+def reading(summary, labels: dict[str, str] | None = None,
+            metrics: Sequence[str] = ("psnr_hole", "ssim_hole", "accuracy")) -> str:
+    """One line that reads a summary: for each metric, which method had the best mean on each mask.
+
+    Derived from the numbers only (highest mean wins; ties are listed together; the
+    ``uncorrupted`` ceiling is not a method). Example: ``hole PSNR: yeh on center (14.2 dB), im on
+    left (12.1 dB); ...``.
+
+    Args:
+        summary: the frame of :func:`summarize`, optionally concatenated with
+            :func:`summarize_accuracy`'s.
+        labels: display names of the methods.
+        metrics: which metrics to read, in order; missing ones are skipped.
+    """
+    labels = labels or {}
+    names = {"psnr_hole": "hole PSNR", "ssim_hole": "hole SSIM", "psnr": "PSNR", "ssim": "SSIM",
+             "accuracy": "semantic accuracy"}
+    parts = []
+    for metric in metrics:
+        sub = summary[(summary["metric"] == metric) & (summary["method"] != "uncorrupted")]
+        sub = sub[sub["mean"].notna()]
+        if sub.empty:
+            continue
+        cells = []
+        for mask in dict.fromkeys(sub["mask"]):
+            at = sub[sub["mask"] == mask]
+            best = at["mean"].max()
+            fmt = _format_value(metric, best)
+            won = [labels.get(m, m) for m in at.loc[at["mean"] >= best - 1e-12, "method"]]
+            cells.append(f"{' = '.join(won)} on {mask} ({fmt})")
+        parts.append(f"{names.get(metric, metric)} best: " + ", ".join(cells))
+    return "; ".join(parts) + "." if parts else ""
+
+
+def _format_value(metric: str, value: float) -> str:
+    if metric == "accuracy":
+        return f"{100 * value:.0f}%"
+    if metric.startswith("psnr"):
+        return f"{value:.2f} dB"
+    return f"{value:.3f}"
+
+
 @dataclass
 class Report:
     """What :func:`make_report` produced: the Markdown text and the files it wrote."""
@@ -604,6 +646,13 @@ class Report:
     markdown: str
     summary: Any  # pandas DataFrame
     files: list[Path] = field(default_factory=list)
+    #: one line naming the best method per metric and mask (:func:`reading`)
+    reading: str = ""
+
+    @property
+    def grids(self) -> list[Path]:
+        """The qualitative grid PNGs, one per mask."""
+        return [f for f in self.files if f.name.startswith("grid_") and f.suffix == ".png"]
 
 
 def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = None,
@@ -702,4 +751,5 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
     files.append(p)
     if echo is not None:
         echo(md)
-    return Report(markdown=md, summary=summary, files=files)
+    line = reading(tidy, labels) if compare is None else ""
+    return Report(markdown=md, summary=summary, files=files, reading=line)

@@ -50,6 +50,11 @@ def test_dry_run_through_the_cli(tmp_path):
     assert res.exit_code == 0, res.output
     assert "Dry run" in res.output
     assert "| mask | metric | yeh | biharmonic | context,prior,sem,cat |" in res.output
+    # the output ends by reading the table and pointing at the pictures
+    tail = res.output.strip().splitlines()[-4:]
+    assert tail[0].startswith("Reading: hole PSNR best:") and tail[1].startswith("results:")
+    assert [Path(t.removeprefix("grid: ")).name[:11] for t in tail[2:]] == ["grid_center", "grid_random"]
+    assert all(Path(t.removeprefix("grid: ")).is_file() for t in tail[2:])
     rows = read_rows(out)
     assert len(rows) == 3 * 3 * 2 and len(set(_keys(rows))) == len(rows)
     assert all(r["error"] == "" for r in rows)

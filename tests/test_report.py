@@ -208,3 +208,23 @@ def test_rows_merge_and_last_wins(tmp_path):
     assert sorted(r["image_id"] for r in rows) == [0, 1] and all(r["error"] == "" for r in rows)
     with pytest.raises(KeyError, match="key column"):
         r0.append([{"image_id": 3}])
+
+
+def test_reading_names_the_best_method_per_mask_from_the_numbers():
+    import pandas as pd
+
+    from inpaintkit.report import reading
+
+    summary = pd.DataFrame([
+        {"mask": "center", "metric": "psnr_hole", "method": "im", "mean": 12.0},
+        {"mask": "center", "metric": "psnr_hole", "method": "yeh", "mean": 14.5},
+        {"mask": "left", "metric": "psnr_hole", "method": "im", "mean": 13.0},
+        {"mask": "left", "metric": "psnr_hole", "method": "yeh", "mean": 11.0},
+        {"mask": "center", "metric": "accuracy", "method": "im", "mean": 0.5},
+        {"mask": "center", "metric": "accuracy", "method": "yeh", "mean": 0.5},
+        {"mask": "center", "metric": "accuracy", "method": "uncorrupted", "mean": 1.0},
+    ])
+    line = reading(summary, {"yeh": "Yeh"})
+    assert line == ("hole PSNR best: Yeh on center (14.50 dB), im on left (13.00 dB); "
+                    "semantic accuracy best: im = Yeh on center (50%).")
+    assert reading(summary[summary["metric"] == "ssim"]) == ""
