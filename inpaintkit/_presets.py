@@ -67,7 +67,7 @@ W_O_LOGITS_AUTO = f"context,prior,inpaint,sem=auto:{AUTO_RATIO:g}"
 WITH_LOGITS_AUTO = f"context,prior,inpaint,sem=auto:{AUTO_RATIO:g},cat=auto:{AUTO_RATIO:g}"
 
 _PAPER_TABLE1 = {
-    "baselines": ("im", "yeh"),
+    "baselines": ("im", "ce", "yeh"),
     "masks": ("center", "left", "random:0.7"),
     "optimizer": "nesterov",
     "iters": 1500,
@@ -79,7 +79,7 @@ _PAPER_TABLE1 = {
 
 register_preset(Preset(
     name="paper-table1",
-    description=("Table 1 of the classifier-loss paper (SPEC.md): im, yeh, w/o logits, with "
+    description=("Table 1 of the classifier-loss paper (SPEC.md): im, ce, yeh, w/o logits, with "
                  f"logits; masks center, left, random:0.7; sem and cat weighted per image from "
                  f"gradient ratios (auto:{AUTO_RATIO:g}), the other terms at the calibrated "
                  f"per-mask weights; 1500 Nesterov iterations"),
@@ -106,11 +106,11 @@ BEST = "context,prior"
 register_preset(Preset(
     name="best",
     description=("the best configuration found on Stanford Cars: context,prior with Adam (lr 0.03), "
-                 "100 iterations, 4 restarts averaged (restart_reduce mean), Poisson blend; im, telea "
-                 "and biharmonic beside it"),
+                 "100 iterations, 4 restarts averaged (restart_reduce mean), Poisson blend; im, telea, "
+                 "biharmonic and the Context Encoder (ce) beside it"),
     options={
         "losses": (BEST,),
-        "baselines": ("im", "telea", "biharmonic"),
+        "baselines": ("im", "telea", "biharmonic", "ce"),
         "masks": ("center", "left", "random:0.7"),
         "optimizer": "adam",
         "iters": 100,

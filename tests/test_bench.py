@@ -226,24 +226,24 @@ def test_paper_preset_and_explicit_overrides():
     rb = B.resolve_config(B.BenchConfig(preset="paper-table1"))
     c = rb.config
     assert (c.optimizer, c.iters, c.lr, c.masks) == ("nesterov", 1500, 0.01, ("center", "left", "random:0.7"))
-    assert [m.label for m in rb.methods] == ["im", "yeh", "w/o logits", "with logits"]
+    assert [m.label for m in rb.methods] == ["im", "ce", "yeh", "w/o logits", "with logits"]
     assert [m.losses for m in rb.methods] == [
-        None, "context,prior", "context,prior,inpaint,sem=auto:0.3",
+        None, None, "context,prior", "context,prior,inpaint,sem=auto:0.3",
         "context,prior,inpaint,sem=auto:0.3,cat=auto:0.3"]
-    with_logits = rb.methods[3]
+    with_logits = rb.methods[4]
     assert _weights(with_logits.loss_spec("center")) == {
         "context": 1, "prior": 0.003, "inpaint": 3, "sem": AutoWeight(0.3), "cat": AutoWeight(0.3)}
     assert _weights(with_logits.loss_spec("random:0.7"))["inpaint"] == 30
     # the ETH weights, uncalibrated, for the record
     rb = B.resolve_config(B.BenchConfig(preset="paper-table1-eth"))
-    assert [m.label for m in rb.methods] == ["im", "yeh", "w/o logits", "with logits"]
-    assert _weights(rb.methods[3].loss_spec("center")) == {
+    assert [m.label for m in rb.methods] == ["im", "ce", "yeh", "w/o logits", "with logits"]
+    assert _weights(rb.methods[4].loss_spec("center")) == {
         "context": 1, "prior": 0.003, "inpaint": 3, "sem": 1e5, "cat": 1e6}
-    assert _weights(rb.methods[3].loss_spec("random:0.7")) == {
+    assert _weights(rb.methods[4].loss_spec("random:0.7")) == {
         "context": 1, "prior": 0.003, "inpaint": 30, "sem": 1e6, "cat": 1e7}
     rb = B.resolve_config(B.BenchConfig(preset="paper-table1"))
     # yeh's monitored terms are recorded with weight 0, never optimised
-    assert _weights(rb.methods[1].loss_spec("center", c.monitor)) == {
+    assert _weights(rb.methods[2].loss_spec("center", c.monitor)) == {
         "context": 1, "prior": 0.003, "inpaint": 0, "sem": 0, "cat": 0}
     rb = B.resolve_config(B.BenchConfig(preset="paper-table1", iters=10, masks=("center",),
                                         optimizer="adam"))
@@ -256,7 +256,8 @@ def test_best_preset():
     assert (c.optimizer, c.iters, c.lr, c.restarts, c.restart_reduce, c.blend) == (
         "adam", 100, 0.03, 4, "mean", "poisson")
     assert [(m.name, m.label) for m in rb.methods] == [
-        ("im", "im"), ("telea", "telea"), ("biharmonic", "biharmonic"), ("context,prior", "best")]
+        ("im", "im"), ("telea", "telea"), ("biharmonic", "biharmonic"), ("ce", "ce"),
+        ("context,prior", "best")]
 
 
 def test_default_methods_and_demo_mode():
