@@ -131,7 +131,7 @@ class BenchConfig:
         pool: dataset spec of the training images for the ``nn`` baseline.
         ce: a Context Encoder checkpoint for the ``ce`` baseline (``inpaintkit
             train-context-encoder``); default on synthetic-cars: the bundled one. Given without
-            ``baselines``, ``ce`` joins the default baselines.
+            ``baselines`` (or in the demo), ``ce`` joins the default baselines.
         n: number of images (the first n of the split); default all.
         iters, restarts, optimizer, lr: the search settings (lr None: the optimiser's default).
         restart_reduce: ``best`` (the lowest-loss restart's fill) or ``mean`` (the mean of the
@@ -345,7 +345,9 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         notes.append(f"no --losses, --baselines or --preset: comparing --losses "
                      f"{DEFAULT_LOSSES[0]} with {', '.join(DEFAULT_BASELINES)}")
     if cfg.baselines is None:
-        cfg.baselines = (DEFAULT_BASELINES + (("ce",) if cfg.ce else ())) if cfg.losses else ()
+        with_ce = cfg.ce is not None or mode == "demo"  # the demo has a bundled Context Encoder
+        cfg.baselines = (DEFAULT_BASELINES[:1] + ("ce",) * with_ce + DEFAULT_BASELINES[1:]
+                         if cfg.losses else ())
     cfg.baselines = tuple(b for b in cfg.baselines if b.lower() != "none")
     cfg.losses = cfg.losses or ()
     if cfg.monitor and [t.lower() for t in cfg.monitor] == ["all"]:

@@ -262,7 +262,7 @@ def test_best_preset():
 
 def test_default_methods_and_demo_mode():
     rb = B.resolve_config(B.BenchConfig(losses=("context,prior,sem,cat",)))
-    assert rb.mode == "demo" and [m.name for m in rb.methods] == ["im", "yeh", "context,prior,sem,cat"]
+    assert rb.mode == "demo" and [m.name for m in rb.methods] == ["im", "ce", "yeh", "context,prior,sem,cat"]
     assert rb.config.n == 32 and rb.config.data == "synthetic-cars"
     rb = B.resolve_config(B.BenchConfig(baselines=("tv",), data="npz:x.npz"))
     assert rb.mode == "custom" and [m.name for m in rb.methods] == ["tv"] and not rb.needs_gan
