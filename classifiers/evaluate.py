@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inpaintkit._utils import (atomic_write_json, atomic_write_text, resolve_device, run_metadata,
-                               warn_if_slow_bf16)
+from inpaintkit._utils import (atomic_write_json, atomic_write_text, check_writable, resolve_device,
+                               run_metadata, warn_if_slow_bf16)
 
 from ._checkpoint import load_classifier
 from .features import Normalize
@@ -48,6 +48,10 @@ def evaluate_classifier(ckpt: str | os.PathLike, data_spec: str, out: str | os.P
 
     from .train import evaluate_model
 
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    if out is not None:
+        check_writable(out, "--out", is_dir=False)
     dev = resolve_device(device)
     if bf16:
         warn_if_slow_bf16(dev, "eval-classifier --bf16")

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintkit._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text,
+from inpaintkit._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, claim_run_dir,
                                resolve_device, run_metadata, seed_everything, warn_if_slow_bf16)
 from inpaintkit.models import read_checkpoint
 
@@ -53,6 +53,9 @@ from .features import Normalize
 from .models import create_classifier
 
 __all__ = ["TrainConfig", "train_classifier", "lr_at", "dataset_mean_std"]
+
+#: ``meta.json``'s ``kind``: other commands refuse to write into a folder of this kind.
+RUN_KIND = "inpaintkit.train-classifier"
 
 # what --resume may change without breaking exact continuation ("epochs" extends a run)
 _MAY_CHANGE_ON_RESUME = ("resume", "dry_run", "device", "threads", "epochs", "out", "eval_batch_size")
@@ -353,6 +356,8 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
     out = Path(cfg.out)
+    if rank == 0:
+        claim_run_dir(out, RUN_KIND)
     last_path = out / "last.pt"
     ckpt = None
     if cfg.resume:
@@ -425,7 +430,7 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
     resolved = {**cfg.to_dict(), "num_classes": num_classes, "image_size": image_size,
                 "mean": mean, "std": std, "world_size": world,
                 "train_images": len(train_ds), "val_images": None if val_ds is None else len(val_ds)}
-    meta = run_metadata(resolved)
+    meta = {**run_metadata(resolved), "kind": RUN_KIND + "/1"}
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "config.json", resolved)

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 from ._utils import atomic_write_text
 
-__all__ = ["RowStore", "ROWS_FILE", "ROW_KEY", "read_rows", "load_rows", "rows_to_csv"]
+__all__ = ["RowStore", "ROWS_FILE", "ROW_KEY", "read_rows", "load_rows", "rows_to_csv", "incomplete_rows"]
 
 ROWS_FILE = "rows.jsonl"
 ROW_KEY = ("image_id", "method", "mask")
@@ -52,15 +52,42 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
     data = path.read_bytes()
     complete = data[: data.rfind(b"\n") + 1]  # a cut-short last line is not a row yet
     rows = []
-    for lineno, line in enumerate(complete.decode("utf-8").splitlines(), 1):
+    for lineno, raw in enumerate(complete.split(b"\n")[:-1], 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}:{lineno} is not text (a binary file?); a rows file holds one "
+                             f"JSON object per line") from None
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{lineno} is not a JSON row ({e}); the file was edited or "
-                             "corrupted by something other than inpaintkit") from e
+                             "corrupted by something other than inpaintkit") from None
+        missing = [k for k in ROW_KEY if k not in row] if isinstance(row, dict) else list(ROW_KEY)
+        if missing:
+            raise ValueError(f"{path}:{lineno} is not a benchmark row (it lacks {', '.join(missing)}); "
+                             "the file was edited or corrupted by something other than inpaintkit")
+        rows.append(row)
     return rows
+
+
+def incomplete_rows(directory: str | os.PathLike) -> list[Path]:
+    """The rows files of a run whose last line is cut short (a write killed midway).
+
+    Such a line is not a row: readers leave it out, and the next append removes it.
+    """
+    out = []
+    for path in _row_files(Path(directory)):
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                continue
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                out.append(path)
+    return out
 
 
 def row_key(row: dict[str, Any]) -> tuple:

@@ -1,6 +1,7 @@
 """Shared plumbing: image range conversions, seeding, devices, atomic writes and run metadata."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -20,7 +21,14 @@ __all__ = [
     "to_uint8",
     "from_uint8",
     "seed_everything",
+    "DeviceError",
     "resolve_device",
+    "RunDirError",
+    "check_writable",
+    "run_kind",
+    "claim_run_dir",
+    "remove_stale_tmp",
+    "run_lock",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -95,13 +103,35 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+class DeviceError(ValueError):
+    """A ``--device`` that does not exist or is not available on this machine."""
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto" picks CUDA when available, else CPU; anything else is checked, not guessed."""
+    """``None``/"auto" picks CUDA when available, else CPU; anything else is checked, not guessed.
+
+    Raises:
+        DeviceError: an unknown device string, or a CUDA/MPS device this machine does not have.
+    """
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} was requested but CUDA is not available on this machine")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {str(device)!r} was requested but CUDA is not available on "
+                              f"this machine; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {str(device)!r} was requested but this machine has "
+                              f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise DeviceError(f"device {str(device)!r} was requested but MPS is not available on "
+                              f"this machine; use --device cpu")
+    elif dev.type != "cpu":
+        raise DeviceError(f"device {str(device)!r} is not supported; use cpu, cuda, cuda:N or mps")
     return dev
 
 
@@ -171,6 +201,142 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+# --- run directories: writable, of one kind, one writer at a time ----------------------------------
+
+class RunDirError(ValueError):
+    """An output location that cannot be used: unwritable, another kind of run, or busy."""
+
+
+def check_writable(path: str | os.PathLike, what: str = "--out", is_dir: bool = True) -> Path:
+    """Create ``path`` (a folder) or its parent (a file) and prove it writable, before any work.
+
+    Raises:
+        RunDirError: the folder cannot be created or written, naming the option and the reason.
+    """
+    path = Path(path).expanduser()
+    folder = path if is_dir else (path.parent if str(path.parent) else Path("."))
+    if is_dir and path.exists() and not path.is_dir():
+        raise RunDirError(f"{what} {path} exists and is not a folder")
+    if not is_dir and path.is_dir():
+        raise RunDirError(f"{what} {path} is a folder, not a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise RunDirError(f"cannot write {what} {path}: {e.strerror or e}") from None
+    return path
+
+
+#: Files that mark a folder as a run of some kind, for folders written before ``meta.json`` held
+#: its ``kind``.
+_KIND_MARKERS = (("rows.jsonl", "inpaintkit.bench"),
+                 ("context-encoder.pt", "inpaintkit.train-context-encoder"),
+                 ("checkpoint.pt", "inpaintkit.train-gan"),
+                 ("last.pt", "inpaintkit.train-classifier"),
+                 ("run.json", "inpaintkit.inpaint"))
+
+
+def run_kind(directory: str | os.PathLike) -> str | None:
+    """The kind of run a folder holds (``inpaintkit.bench``, ``inpaintkit.train-gan``...), or None.
+
+    Read from ``meta.json``'s ``kind`` (the version suffix ``/1`` dropped), else from the files
+    that each command writes.
+    """
+    directory = Path(directory)
+    meta = directory / "meta.json"
+    if meta.is_file():
+        try:
+            kind = json.loads(meta.read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            kind = None
+        if isinstance(kind, str) and kind:
+            return kind.split("/")[0]
+    for name, kind in _KIND_MARKERS:
+        if (directory / name).is_file():
+            return kind
+    return None
+
+
+def claim_run_dir(directory: str | os.PathLike, kind: str, option: str = "--out") -> Path:
+    """Check that ``directory`` is writable and holds no run of another kind; create it.
+
+    Args:
+        kind: this command's kind, e.g. ``"inpaintkit.bench"``.
+
+    Raises:
+        RunDirError: unwritable, or a non-empty folder of another kind of run.
+    """
+    directory = Path(directory).expanduser()
+    if directory.is_dir() and any(directory.iterdir()):
+        other = run_kind(directory)
+        if other is not None and other != kind:
+            raise RunDirError(f"{option} {directory} holds a {other.split('.')[-1]} run, not a "
+                              f"{kind.split('.')[-1]} run; choose another {option}")
+    return check_writable(directory, option)
+
+
+def remove_stale_tmp(directory: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Delete the temporary files of atomic writes (``.NAME.XXXX.tmp``) that a killed run left.
+
+    Call it only while no other process writes in ``directory`` (rank 0, under the run's lock).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = directory.rglob(".*.tmp") if recursive else directory.glob(".*.tmp")
+    removed = []
+    for p in found:
+        if p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+class run_lock:
+    """An exclusive lock on a run folder (``DIR/.lock``), held for the life of a ``with`` block.
+
+    The operating system releases it when the process dies, so a killed run never leaves a stale
+    lock. Where ``fcntl`` is missing (Windows) it does nothing.
+
+    Raises:
+        RunDirError: another process holds the lock.
+    """
+
+    def __init__(self, directory: str | os.PathLike, what: str = "run") -> None:
+        self.path = Path(directory) / ".lock"
+        self.what = what
+        self._fd: int | None = None
+
+    def __enter__(self) -> "run_lock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            finally:
+                os.close(fd)
+            raise RunDirError(f"another {self.what} process (pid {holder}) is writing to "
+                              f"{self.path.parent}; wait for it to finish or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
 
 
 # --- run metadata --------------------------------------------------------------------------------------

@@ -54,13 +54,14 @@ import torch
 
 from ._presets import ALL_TERMS, DEMO, DRY_RUN, get_preset, list_presets
 from ._rows import RowStore, read_rows, rows_to_csv
-from ._utils import (atomic_write_bytes, atomic_write_json, resolve_device, run_metadata,
-                     seed_everything, to_uint8)
+from ._utils import (atomic_write_bytes, atomic_write_json, claim_run_dir, remove_stale_tmp,
+                     resolve_device, run_lock, run_metadata, seed_everything, to_uint8)
 
-__all__ = ["BenchConfig", "BenchError", "Method", "ResolvedBench", "BenchResult", "BatchInfo",
+__all__ = ["BenchConfig", "BenchError", "BenchFailed", "Method", "ResolvedBench", "BenchResult", "BatchInfo",
            "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "assets_dir",
            "bundled_asset",
-           "DEFAULT_MASKS", "DEFAULT_LOSSES", "image_masks", "mask_seed", "search_seed", "SEEDING"]
+           "DEFAULT_MASKS", "DEFAULT_LOSSES", "image_masks", "mask_seed", "search_seed", "SEEDING",
+           "RUN_KIND"]
 
 #: Where the bundled synthetic-cars models live (inside the package, shipped with it). The
 #: environment variable ``INPAINTKIT_ASSETS`` points elsewhere (see :func:`assets_dir`).
@@ -71,6 +72,8 @@ BUNDLED_ASSETS = {
     "eval_classifier": "synthetic-cars-evaluator.pt",
     "ce": "synthetic-cars-ce.pt",
 }
+#: ``meta.json``'s ``kind``: other commands refuse to write into a folder of this kind.
+RUN_KIND = "inpaintkit.bench"
 DEFAULT_MASKS = ("center", "left", "random:0.7")
 DEFAULT_LOSSES = ("context,prior,sem,cat",)
 DEFAULT_BASELINES = ("im", "yeh")
@@ -83,6 +86,10 @@ _LIBRARY_DEFAULTS = {"masks": DEFAULT_MASKS, "split": "test", "iters": 1500, "re
 
 class BenchError(ValueError):
     """A bad benchmark option: unknown method or mask, missing model, wrong sizes, --n too large."""
+
+
+class BenchFailed(ValueError):
+    """The run went through, but every row it computed failed: its numbers do not exist."""
 
 
 def assets_dir() -> Path:
@@ -153,6 +160,10 @@ class BenchConfig:
             normalisation; ``--preset paper-table1-eth``).
         dry_run: tiny random models on a handful of images, for CI.
         retry_errors: recompute the rows that failed before instead of skipping them.
+        allow_mixed: rerun into an ``out`` whose rows were made with another configuration. A
+            method whose configuration differs from the rows already there is stored under its
+            own name, ``NAME@<hash>``, labelled with the differing settings, so the tables keep the
+            configurations apart. Without it such a rerun is refused.
         progress: show progress bars.
         report: write and print the report at the end.
     """
@@ -187,6 +198,7 @@ class BenchConfig:
     weights: str | None = None
     dry_run: bool = False
     retry_errors: bool = False
+    allow_mixed: bool = False
     progress: bool = True
     report: bool = True
 
@@ -303,7 +315,7 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     from .baselines import BASELINES
     from .blend import BLENDS
     from .losses import WEIGHT_TABLES, LossSpecError, format_loss_spec, parse_loss_spec
-    from .masks import MaskError, parse_mask_spec
+    from .masks import MaskError, check_mask_spec
 
     cfg = dataclasses.replace(config)
     cfg.losses = _split_losses(cfg.losses)
@@ -380,8 +392,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         raise BenchError("no masks given; e.g. --masks center,left,random:0.7")
     for spec in cfg.masks:
         try:
-            parse_mask_spec(spec)
-        except (KeyError, MaskError) as e:
+            check_mask_spec(spec)  # arguments, PNG contents: before any model or row
+        except (KeyError, MaskError, FileNotFoundError) as e:
             raise BenchError(f"bad mask {spec!r}: {e.args[0] if e.args else e}") from e
     if len(set(cfg.masks)) != len(cfg.masks):
         raise BenchError(f"a mask is listed twice in {list(cfg.masks)}")
@@ -423,7 +435,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
 
     if cfg.out is None:
         key = {k: v for k, v in dataclasses.asdict(cfg).items()
-               if k not in ("out", "device", "progress", "report", "retry_errors", "batch_size")}
+               if k not in ("out", "device", "progress", "report", "retry_errors", "batch_size",
+                            "allow_mixed")}
         cfg.out = str(Path("runs") / f"bench-{mode}-{_config_digest(key, 8)}")
     return ResolvedBench(cfg, methods, mode, notes, labels)
 
@@ -516,9 +529,17 @@ def _read_mask_file(path: str) -> dict[str, np.ndarray]:
         raise BenchError(f"--mask-file not found: {p}")
     try:
         with np.load(p, allow_pickle=False) as z:
-            return {k: z[k].astype(bool) for k in z.files if z[k].ndim == 2}
+            arrays = {k: z[k] for k in z.files if z[k].ndim == 2}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise BenchError(f"cannot read --mask-file {p}: {e}") from e
+    for k, a in arrays.items():
+        # bool, or exactly {0, 1}: a 0/255 image mask read as "nonzero = known" would silently
+        # hold another convention (LaMa's white = hole), so it is refused rather than guessed
+        if a.dtype != bool and not np.isin(a, (0, 1)).all():
+            levels = [v.item() for v in np.unique(a)[:4]]
+            raise BenchError(f"--mask-file {p}: mask {k!r} holds values {levels}; save masks as bool "
+                             f"or 0/1 with 1 = known pixel (e.g. (m > 127) for a 0/255 image)")
+    return {k: a.astype(bool) for k, a in arrays.items()}
 
 
 # --- models ---------------------------------------------------------------------------------------
@@ -823,6 +844,69 @@ _DIFF_FIELDS = ("loss_spec", "data", "split", "mask_source", "gan", "classifier"
                 "seeding", "mode")
 
 
+# The settings every method of one kind shares in a run: rows of other methods already in the
+# folder must agree on them too, or one table would compare methods run under other settings.
+_SHARED_FIELDS = {"search": ("data", "split", "iters", "restarts", "restart_reduce", "optimizer", "lr",
+                             "precision", "blend", "seed", "seeding", "mode"),
+                  "baseline": ("data", "split", "seed", "mode")}
+
+
+def _config_conflicts(rows: Sequence[dict[str, Any]], method: Method,
+                      planned: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, Any]]:
+    """What differs between the rows already in the folder and ``method``'s planned columns
+    (``planned``: mask -> config columns): ``{field: (there, now)}``, empty when nothing does."""
+    diffs: dict[str, tuple[Any, Any]] = {}
+    first = next(iter(planned.values()))
+    for r in rows:
+        if r.get("method") == method.name and r.get("mask") in planned:
+            cols = planned[r["mask"]]
+            if r.get("config_hash") == cols["config_hash"]:
+                continue
+            fields = [k for k in _DIFF_FIELDS if r.get(k) != cols.get(k)]
+            for k in fields:
+                diffs.setdefault(k, (r.get(k), cols.get(k)))
+            if not fields:
+                diffs.setdefault("model file", ("another", "this"))
+        elif r.get("method_kind") == method.kind and "@" not in str(r.get("method")):
+            for k in _SHARED_FIELDS[method.kind]:
+                if r.get(k) != first.get(k):
+                    diffs.setdefault(k, (r.get(k), first.get(k)))
+    return diffs
+
+
+def _settle_methods(rb: ResolvedBench, rows: Sequence[dict[str, Any]], models: _Models,
+                    device: torch.device, run_masks: dict[str, tuple[np.ndarray, str]]) -> ResolvedBench:
+    """Refuse to mix configurations in one folder, or (``allow_mixed``) rename the methods whose
+    configuration differs from the rows already there, so that they get their own columns."""
+    if not rows:
+        return rb
+    cfg = rb.config
+    methods, problems = [], []
+    for method in rb.methods:
+        planned = {spec: _config_columns(rb, method, spec, src, models, device)
+                   for spec, (_, src) in run_masks.items()}
+        diffs = _config_conflicts(rows, method, planned)
+        if not diffs:
+            methods.append(method)
+            continue
+        if not cfg.allow_mixed:
+            problems += [f"{k}: {a!r} -> {b!r}" for k, (a, b) in diffs.items()
+                         if f"{k}: {a!r} -> {b!r}" not in problems]
+            continue
+        first = next(iter(planned.values()))
+        tag = _config_digest([method.losses, method.weights, models.ids,
+                              {k: first.get(k) for k in _DIFF_FIELDS if k != "mask_source"}], 6)
+        what = ", ".join(f"{k}={b}" for k, (a, b) in diffs.items())
+        methods.append(dataclasses.replace(method, name=f"{method.name}@{tag}",
+                                           label=f"{method.label} [{what}]"))
+    if problems:
+        raise BenchError(
+            f"{rb.out} already holds rows made with another configuration ({'; '.join(problems)}). "
+            f"A run folder holds one configuration: use another --out, or pass --allow-mixed to "
+            f"add this one as separate columns.")
+    return dataclasses.replace(rb, methods=methods)
+
+
 def _check_resume(done: dict[tuple, dict], key: tuple, cols: dict[str, Any], out: Path) -> None:
     row = done.get(key)
     if row is None or row.get("config_hash") == cols["config_hash"]:
@@ -862,7 +946,13 @@ def run_bench(config: BenchConfig | ResolvedBench, *, echo: Callable[[str], None
         torch.distributed.init_process_group(backend, timeout=datetime.timedelta(hours=12))
         started_dist = True
     try:
-        with _preserved_rng():
+        lock = contextlib.nullcontext()
+        if rank == 0:  # the folder is checked, then held, before any data or model is read
+            claim_run_dir(rb.out, RUN_KIND)
+            lock = run_lock(rb.out, "bench")
+        with lock, _preserved_rng():
+            if rank == 0:
+                remove_stale_tmp(rb.out)  # what a killed run's atomic writes left behind
             quiet = say if rank == 0 else (lambda s: None)
             return _run(rb, quiet, on_batch, rank, world, distributed)
     finally:
@@ -884,6 +974,8 @@ def _preserved_rng():
 
 
 def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: bool) -> BenchResult:
+    from .masks import MaskError
+
     cfg = rb.config
     device = resolve_device(cfg.device)
     if distributed and device.type == "cuda" and cfg.device in (None, "cuda", "auto"):
@@ -909,15 +1001,25 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
 
     data, n = _load_data(rb)
     size = data.image_size
+    # Every mask of the run is made (and checked) before any model loads: a bad mask file or PNG
+    # fails here, not after the first mask's rows.
+    mask_file = _read_mask_file(cfg.mask_file) if cfg.mask_file else None
+    data_masks = data.extras.get("random_masks")
+    if data_masks is not None and np.asarray(data_masks).shape[1:] != (size, size):
+        data_masks = None
+    ids_all = np.arange(cfg.start, cfg.start + n)
+    run_masks = {}
+    for mask_spec in cfg.masks:
+        try:
+            run_masks[mask_spec] = image_masks(mask_spec, ids_all, (size, size), cfg.seed, data_masks,
+                                               mask_file)
+        except (MaskError, KeyError, FileNotFoundError) as e:
+            raise BenchError(f"mask {mask_spec!r}: {e.args[0] if e.args else e}") from e
     models = _load_models(rb, data, device)
     if any(m.name == "nn" for m in rb.methods):
         models.pool = _load_pool(rb, size)
     if any(m.name == "ce" for m in rb.methods):
         models.ce, models.ids["ce"] = _load_ce(rb, size, device)
-    mask_file = _read_mask_file(cfg.mask_file) if cfg.mask_file else None
-    data_masks = data.extras.get("random_masks")
-    if data_masks is not None and np.asarray(data_masks).shape[1:] != (size, size):
-        data_masks = None
 
     if rb.mode == "demo":
         say(f"Built-in demo (no --data/--gan/--classifier): {n} synthetic-cars {cfg.split} images, "
@@ -933,10 +1035,10 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     out = rb.out
     store = RowStore(out, rank, world)
     done = store.done()
+    rb = _settle_methods(rb, list(done.values()), models, device, run_masks)
     if cfg.retry_errors:
         done = {k: r for k, r in done.items() if not r.get("error")}
     labels = data.labels
-    ids_all = np.arange(cfg.start, cfg.start + n)
     my_ids = ids_all[rank::world]
     grid_ids = ids_all if cfg.save_images < 0 else ids_all[: cfg.save_images]
     grid_set = set(int(i) for i in grid_ids)
@@ -945,12 +1047,65 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     if rank == 0:
         _write_meta(out, rb, data, n, device, models, status="running", extra={"started": started})
 
-    new_rows = 0
+    new_rows = new_errors = 0
     batches_done = 0
     t_run = time.perf_counter()
+    try:
+        new_rows, new_errors, batches_done = _sweep(
+            rb, data, labels, models, device, run_masks, ids_all, my_ids, grid_ids, grid_set, done, store,
+            on_batch, rank)
+    except Exception as e:
+        if rank == 0:  # the folder says the run stopped, and why, instead of "running" forever
+            _write_meta(out, rb, data, n, device, models, status="failed",
+                        extra={"started": started, "error": f"{type(e).__name__}: {e}"[:2000]})
+        raise
+
+    if distributed:
+        count = torch.tensor([new_rows, new_errors], dtype=torch.long,
+                             device=device if device.type == "cuda" else "cpu")
+        torch.distributed.all_reduce(count)  # also the barrier before rank 0 merges
+        new_rows, new_errors = (int(v) for v in count.tolist())
+    report = None
+    rows: list[dict[str, Any]] = []
+    if rank == 0:
+        store.merge()
+        rows = read_rows(out)
+        rows_to_csv(out)
+        errors = sum(1 for r in rows if r.get("error"))
+        all_failed = (rows and errors == len(rows)) or (new_rows and new_errors == new_rows)
+        _write_meta(out, rb, data, n, device, models, status="failed" if all_failed else "complete",
+                    extra={"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           "rows": len(rows), "errors": errors, "new_rows": new_rows,
+                           "wall_seconds": round(time.perf_counter() - t_run, 2)})
+        if all_failed:
+            first = next(r["error"] for r in rows if r.get("error"))
+            which = f"all {new_rows} rows this run computed" if new_rows else f"all {len(rows)} rows"
+            raise BenchFailed(f"{which} failed, so there are no results; the first error: {first} "
+                              f"(see the error column of {out / 'rows.jsonl'})")
+        if cfg.report:
+            from .report import make_report
+
+            report = make_report(out, echo=say)
+            if report.reading:
+                say("Reading: " + report.reading)
+        say(f"results: {out} ({len(rows)} rows, {new_rows} new"
+            + (f", {errors} failed: see the error column" if errors else "") + ")")
+        if report is not None:
+            for grid in report.grids:
+                say(f"grid: {grid}")
+    if distributed:
+        torch.distributed.barrier()
+    return BenchResult(out, rows, report, new_rows)
+
+
+def _sweep(rb, data, labels, models, device, run_masks, ids_all, my_ids, grid_ids, grid_set, done, store,
+           on_batch, rank) -> tuple[int, int, int]:
+    """Every (mask, method, batch) still to do; returns (new rows, new error rows, batches)."""
+    cfg = rb.config
+    out = rb.out
+    new_rows = new_errors = batches_done = 0
     for mask_spec in cfg.masks:
-        masks_all, source = image_masks(mask_spec, ids_all, (size, size), cfg.seed, data_masks,
-                                        mask_file)
+        masks_all, source = run_masks[mask_spec]
         if cfg.start:  # indexed by image id below
             masks_all = np.concatenate([np.ones((cfg.start, *masks_all.shape[1:]), bool), masks_all])
         if rank == 0 and len(grid_ids):
@@ -972,6 +1127,7 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
                                   device, cols, out, grid_set, rank)
                 store.append(rows)
                 new_rows += len(rows)
+                new_errors += sum(1 for r in rows if r.get("error"))
                 batches_done += 1
                 if bar is not None:
                     ok = [r["psnr"] for r in rows if not r.get("error")]
@@ -982,37 +1138,7 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
                     on_batch(BatchInfo(method.name, mask_spec, list(batch_ids), batches_done))
             if bar is not None:
                 bar.close()
-
-    if distributed:
-        count = torch.tensor([new_rows], dtype=torch.long,
-                             device=device if device.type == "cuda" else "cpu")
-        torch.distributed.all_reduce(count)  # also the barrier before rank 0 merges
-        new_rows = int(count.item())
-    report = None
-    rows: list[dict[str, Any]] = []
-    if rank == 0:
-        store.merge()
-        rows = read_rows(out)
-        rows_to_csv(out)
-        errors = sum(1 for r in rows if r.get("error"))
-        _write_meta(out, rb, data, n, device, models, status="complete",
-                    extra={"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                           "rows": len(rows), "errors": errors, "new_rows": new_rows,
-                           "wall_seconds": round(time.perf_counter() - t_run, 2)})
-        if cfg.report:
-            from .report import make_report
-
-            report = make_report(out, echo=say)
-            if report.reading:
-                say("Reading: " + report.reading)
-        say(f"results: {out} ({len(rows)} rows, {new_rows} new"
-            + (f", {errors} failed: see the error column" if errors else "") + ")")
-        if report is not None:
-            for grid in report.grids:
-                say(f"grid: {grid}")
-    if distributed:
-        torch.distributed.barrier()
-    return BenchResult(out, rows, report, new_rows)
+    return new_rows, new_errors, batches_done
 
 
 def _bar(total: int, desc: str, enabled: bool):

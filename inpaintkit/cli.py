@@ -5,15 +5,79 @@ commands so that ``inpaintkit --help`` stays fast.
 """
 from __future__ import annotations
 
+import math
+import os
+
 import click
 
 from . import __version__
 
+#: What a bad input or environment raises inside the library: each becomes a one-line
+#: ``Error: ...`` and exit status 1 instead of a traceback. ``INPAINTKIT_DEBUG=1`` shows the
+#: traceback instead (for reporting a bug).
+_USER_ERRORS = (ValueError, OSError, KeyError, ArithmeticError)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    msg = " ".join(msg.split()) or type(e).__name__
+    if isinstance(e, OSError) and not isinstance(e, FileNotFoundError) and e.filename:
+        msg = f"{e.strerror or msg}: {e.filename}"
+    return msg
+
+
+class _Group(click.Group):
+    """The command group: a library error ends the command with one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except _USER_ERRORS as e:
+            if os.environ.get("INPAINTKIT_DEBUG"):
+                raise
+            raise click.ClickException(_one_line(e)) from e
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from ._utils import DeviceError, resolve_device
+
+    try:
+        resolve_device(value)
+    except DeviceError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
+
+
+def _device_option(default: str | None = None):
+    """``--device``, spelled and checked the same in every command (before any work starts)."""
+    return click.option("--device", default=default, callback=_check_device,
+                        show_default=default is not None,
+                        help="cpu, cuda, cuda:1 ..." + ("" if default else " (default: cuda if available)."))
+
+
+def _threads_option():
+    return click.option("--threads", default=None, type=click.IntRange(1),
+                        help="torch.set_num_threads for this process.")
+
+
+def _check_lr(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    # 3.4e38 is float32's largest value: the search and training run in float32, so a larger
+    # lr overflows in the first step instead of failing here
+    if value is not None and not (math.isfinite(value) and 0 < value < 3.4e38):
+        raise click.BadParameter(f"must be a positive finite number below 3.4e38 (float32), got {value}")
+    return value
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "max_content_width": 100})
 @click.version_option(__version__, prog_name="inpaintkit")
 def main() -> None:
-    """Semantic image inpainting with a GAN prior."""
+    """Semantic image inpainting with a GAN prior.
+
+    Errors are one line; set INPAINTKIT_DEBUG=1 to see the traceback behind one.
+    """
 
 
 @main.command("models")
@@ -65,7 +129,8 @@ def baselines_cmd() -> None:
               help="Classifier checkpoint for the sem/cat losses.")
 @click.option("--iters", default=1500, show_default=True, type=click.IntRange(0))
 @click.option("--optimizer", type=click.Choice(["adam", "nesterov"]), default="adam", show_default=True)
-@click.option("--lr", default=None, type=float, help="Search learning rate. [default: 0.01]")
+@click.option("--lr", default=None, type=float, callback=_check_lr,
+              help="Search learning rate. [default: 0.01]")
 @click.option("--restarts", default=1, show_default=True, type=click.IntRange(1),
               help="Random initialisations per image; the best is kept.")
 @click.option("--restart-reduce", type=click.Choice(["best", "mean"]), default="best",
@@ -75,13 +140,15 @@ def baselines_cmd() -> None:
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
               help="Images per search batch (folders).")
 @click.option("--save-all", is_flag=True, help="Also write the masked input, G(z), overlay, mask and loss curves.")
-@click.option("--threads", default=None, type=int, help="torch.set_num_threads for this process.")
+@_threads_option()
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the masks and the starting latents.")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@_device_option()
 @click.option("--out", required=True, type=click.Path(),
               help="Output image (e.g. out.png) for one image, or a folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing files at the output paths that an earlier inpaint did not write.")
 def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, restarts, restart_reduce,
-                blend, batch_size, save_all, threads, seed, device, out) -> None:
+                blend, batch_size, save_all, threads, seed, device, out, overwrite) -> None:
     """Inpaint an image (or a folder of images) with a trained GAN by latent search."""
     import torch
 
@@ -95,7 +162,8 @@ def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, rest
     cfg = InpaintConfig(gan=gan, image=image, out=out, mask=mask, losses=losses, classifier=classifier,
                         iters=iters, optimizer=optimizer, lr=lr, restarts=restarts,
                         restart_reduce=restart_reduce, blend=blend,
-                        seed=seed, device=device, save_all=save_all, batch_size=batch_size)
+                        seed=seed, device=device, save_all=save_all, batch_size=batch_size,
+                        overwrite=overwrite)
     try:
         inpaint(cfg, progress=True, echo=click.echo)
     except (InpaintError, LossSpecError, MaskError, KeyError) as e:
@@ -144,7 +212,7 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--iters", default=8000, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
               help="Global batch size; split across processes under torchrun.")
-@click.option("--lr", default=2e-4, show_default=True, type=float)
+@click.option("--lr", default=2e-4, show_default=True, type=float, callback=_check_lr)
 @click.option("--beta1", default=0.5, show_default=True, type=float)
 @click.option("--nz", type=int, default=None, help="Override the variant's latent size.")
 @click.option("--ngf", type=int, default=None)
@@ -173,11 +241,11 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--fd-start", default=0, show_default=True, type=click.IntRange(0), help="First real image.")
 @click.option("--fd-n-real", default=1000, show_default=True, type=click.IntRange(2))
 @click.option("--fd-n", default=2000, show_default=True, type=click.IntRange(2), help="Samples per snapshot.")
-@click.option("--threads", type=int, default=None, help="torch.set_num_threads for this process.")
+@_threads_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@_device_option()
 @click.option("--dry-run", is_flag=True, help="A few steps of dcgan_test on 32x32 data, for CI.")
 def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, no_flip,
                   precision, channels_last, sample_every, ckpt_every, snapshot_every, ema, diffaug, spectral_norm,
@@ -220,9 +288,9 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
 @click.option("--classifier", default=None, type=click.Path(dir_okay=False),
               help="Also report this classifier's mean top-class confidence and distinct classes.")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Write the record here.")
-@click.option("--threads", type=int, default=None, help="torch.set_num_threads for this process.")
+@_threads_option()
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the latent draw.")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@_device_option()
 def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classifier, json_out, threads, seed,
                     device) -> None:
     """FD-R18 (Fréchet distance on an independent classifier's features; not FID) and KID of a GAN."""
@@ -253,7 +321,7 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
 @click.option("--iters", default=6000, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
               help="Global batch size; split across processes under torchrun.")
-@click.option("--lr", default=2e-4, show_default=True, type=float)
+@click.option("--lr", default=2e-4, show_default=True, type=float, callback=_check_lr)
 @click.option("--beta1", default=0.5, show_default=True, type=float)
 @click.option("--w-adv", default=0.001, show_default=True, type=float,
               help="Adversarial loss weight; the reconstruction weight is 1 - w_adv (Pathak et al.).")
@@ -272,7 +340,7 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@_device_option()
 @click.option("--dry-run", is_flag=True, help="A few steps of a tiny 32x32 model, for CI.")
 def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_adv, masks, nef,
                               ngf, ndf, no_flip, precision, channels_last, sample_every, ckpt_every,
@@ -299,6 +367,10 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
                         channels_last=channels_last, sample_every=sample_every,
                         ckpt_every=ckpt_every)
     try:
+        if int(os.environ.get("RANK", "0")) == 0:
+            from ._utils import claim_run_dir
+
+            claim_run_dir(out, "inpaintkit.train-context-encoder")
         path = train_context_encoder(cfg, out, resume=resume, device=device)
     except (ValueError, FileExistsError, FileNotFoundError, KeyError, DatasetError,
             CheckpointError) as e:
@@ -341,7 +413,7 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
               help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
                    "(higher PSNR, softer). [default: best]")
 @click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")
-@click.option("--lr", default=None, type=float,
+@click.option("--lr", default=None, type=float, callback=_check_lr,
               help="Search learning rate. [default: the optimiser's]")
 @click.option("--precision", default=None,
               help="fp32 or bf16: the search's networks under bfloat16 autocast. [default: fp32]")
@@ -353,7 +425,7 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
 @click.option("--save-images", default=None, type=int,
               help="Save the outputs of the first N images for the grids (-1: all). [default: 16]")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@_device_option()
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Run directory; rerunning with the same --out resumes. "
                    "[default: runs/bench-<hash of the options>]")
@@ -362,19 +434,23 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
                    "Stanford Cars (explicit options win).")
 @click.option("--dry-run", is_flag=True, help="Tiny random models on a handful of images, for CI.")
 @click.option("--retry-errors", is_flag=True, help="Recompute rows that failed in an earlier run.")
+@click.option("--allow-mixed", is_flag=True,
+              help="Rerun into an --out holding rows of another configuration: methods whose "
+                   "settings differ are stored as NAME@HASH, so the tables keep them apart. "
+                   "[default: refuse, naming the differing settings]")
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
               pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
               batch_size,
-              save_images, seed, device, out, preset, dry_run, retry_errors, no_report,
+              save_images, seed, device, out, preset, dry_run, retry_errors, allow_mixed, no_report,
               no_progress) -> None:
     """Benchmark loss sets and baselines on the same images and masks; print the table.
 
     With no --data/--gan/--classifier it runs the built-in demo: the bundled synthetic-cars models
     on 32 synthetic-cars test images, scaled down to finish in minutes on a CPU.
     """
-    from .bench import BenchConfig, BenchError, run_bench
+    from .bench import BenchConfig, BenchError, BenchFailed, run_bench
 
     cfg = BenchConfig(
         losses=losses or None, baselines=baselines or None, masks=masks or None, data=data,
@@ -384,11 +460,14 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
         lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
         save_images=save_images,
         seed=seed, device=device, out=out, preset=preset, dry_run=dry_run,
-        retry_errors=retry_errors, progress=not no_progress, report=not no_report)
+        retry_errors=retry_errors, allow_mixed=allow_mixed, progress=not no_progress,
+        report=not no_report)
     try:
         run_bench(cfg, echo=click.echo)
     except BenchError as e:
         raise click.UsageError(str(e)) from e
+    except BenchFailed as e:
+        raise click.ClickException(str(e)) from e
 
 
 @main.command("report")
@@ -424,9 +503,10 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
 @click.option("--val", default=None, help="Labelled validation data spec (best.pt is chosen on it).")
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT/last.pt.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available).")
+@_device_option()
 @click.option("--batch-size", default=32, show_default=True, type=int, help="Global batch size.")
-@click.option("--lr", default=1e-3, show_default=True, type=float, help="Peak learning rate.")
+@click.option("--lr", default=1e-3, show_default=True, type=float, callback=_check_lr,
+              help="Peak learning rate.")
 @click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True)
 @click.option("--weight-decay", default=0.0, show_default=True, type=float)
 @click.option("--schedule", type=click.Choice(["eth", "cosine"]), default="eth", show_default=True,
@@ -452,7 +532,7 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
 @click.option("--image-size", default=None, type=int, help="Resize the data to this side.")
 @click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
 @click.option("--channels-last/--no-channels-last", default=False, show_default=True)
-@click.option("--threads", default=None, type=int, help="torch.set_num_threads for this process.")
+@_threads_option()
 @click.option("--best-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
               show_default=True, help="Storage dtype of best.pt (loading restores fp32).")
 @click.option("--dry-run", is_flag=True, help="2 batches per epoch, at most 2 epochs.")
@@ -489,10 +569,10 @@ def train_classifier_cmd(data, arch, epochs, out, val, resume, seed, device, bat
               help="Classifier checkpoint (best.pt).")
 @click.option("--data", required=True, help="Labelled data spec.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Per-class accuracy CSV.")
-@click.option("--batch-size", default=256, show_default=True, type=int)
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
 @click.option("--bf16/--no-bf16", default=False, show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int, help="For generated datasets.")
-@click.option("--device", default="cpu", show_default=True)
+@_device_option("cpu")
 def eval_classifier_cmd(ckpt, data, out, batch_size, bf16, seed, device) -> None:
     """Top-1/top-5 accuracy of a classifier, and a per-class table."""
     from classifiers import evaluate_classifier

@@ -47,6 +47,9 @@ class InpaintConfig:
         device: ``cpu``, ``cuda``...; default CUDA when available.
         save_all: also write the masked input, G(z_hat), overlay, mask and loss curves.
         batch_size: images per search batch.
+        overwrite: replace existing files at the output paths that no earlier ``inpaint`` wrote
+            (files listed in the run record it left are replaced anyway). An output path that is
+            one of the inputs is always refused.
     """
 
     gan: str
@@ -65,6 +68,7 @@ class InpaintConfig:
     device: str | None = None
     save_all: bool = False
     batch_size: int = 64
+    overwrite: bool = False
 
 
 def search_seed_for(seed: int, index: int) -> int:
@@ -172,6 +176,48 @@ def _output_paths(cfg: InpaintConfig, inputs: list[Path], folder_input: bool) ->
     return [out / f"{p.stem}.png" for p in inputs], out, out / "run.json"
 
 
+_EXTRA_FILES = ("masked", "generated", "overlay", "mask", "losses")
+
+
+def _planned_files(cfg: InpaintConfig, outputs: list[Path], extra_dir: Path, meta_path: Path) -> list[Path]:
+    files = [*outputs, meta_path]
+    if cfg.save_all:
+        files += [extra_dir / f"{p.stem}_{name}.png" for p in outputs for name in _EXTRA_FILES]
+    return files
+
+
+def _check_outputs(cfg: InpaintConfig, inputs: list[Path], planned: list[Path], meta_path: Path) -> None:
+    """Refuse to write over an input, or over a file that no earlier inpaint run wrote."""
+    def same(a: Path, b: Path) -> bool:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+
+    sources = [*inputs, Path(cfg.gan)] + ([Path(cfg.classifier)] if cfg.classifier else [])
+    if cfg.mask.strip().lower().endswith(".png"):
+        sources.append(Path(cfg.mask.strip()))
+    for f in planned:
+        for src in sources:
+            if same(f, src):
+                raise InpaintError(f"--out would overwrite the input {src}; choose another --out")
+    ours: set[Path] = set()
+    if meta_path.is_file():
+        import json
+
+        try:
+            record = json.loads(meta_path.read_text())
+            listed = [v for rec in record["images"] for k, v in rec.items()
+                      if k in ("output", *_EXTRA_FILES, "curves") and isinstance(v, str)]
+            ours = {Path(v).resolve() for v in listed} | {meta_path.resolve()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            ours = set()
+    if cfg.overwrite:
+        return
+    clash = [f for f in planned if f.exists() and f.resolve() not in ours]
+    if clash:
+        more = f" and {len(clash) - 1} more" if len(clash) > 1 else ""
+        raise InpaintError(f"{clash[0]}{more} already exist(s) and was not written by inpaintkit "
+                           f"inpaint; pass --overwrite to replace, or choose another --out")
+
+
 def inpaint(config: InpaintConfig, progress: bool = True,
             echo: Callable[[str], Any] = print) -> dict[str, Any]:
     """Inpaint one image or a folder of images and write the results.
@@ -192,23 +238,34 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     """
     from .blend import BLENDS, blend
     from .losses import LOSSES, build_loss, parse_loss_spec
-    from .masks import make_mask
+    from ._utils import check_writable, claim_run_dir
+    from .masks import check_mask_spec, make_mask
     from .models import load_gan
     from .search import SearchConfig, latent_search
 
     cfg = config
+    # Everything that can be checked without the model is checked first: a bad option never
+    # costs a model load or a search.
     if cfg.blend not in BLENDS:
         BLENDS.get(cfg.blend)  # KeyError listing the methods
     if cfg.batch_size < 1:
         raise InpaintError(f"batch size must be >= 1, got {cfg.batch_size}")
-    search_cfg = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr,
-                              restarts=cfg.restarts, restart_reduce=cfg.restart_reduce,
-                              seed=cfg.seed)
+    try:
+        search_cfg = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr,
+                                  restarts=cfg.restarts, restart_reduce=cfg.restart_reduce,
+                                  seed=cfg.seed)
+    except ValueError as e:
+        raise InpaintError(f"bad search option: {e}") from e
+    check_mask_spec(cfg.mask)
     spec = resolve_losses(cfg.losses, cfg.mask, cfg.classifier is not None)
     image_path = Path(cfg.image)
     folder_input = image_path.is_dir()
     inputs = _image_files(image_path)
     outputs, extra_dir, meta_path = _output_paths(cfg, inputs, folder_input)
+    _check_outputs(cfg, inputs, _planned_files(cfg, outputs, extra_dir, meta_path), meta_path)
+    if meta_path.name == "run.json":  # --out is a folder: it must not hold another kind of run
+        claim_run_dir(extra_dir, "inpaintkit.inpaint")
+    check_writable(extra_dir, "--out")
 
     device = resolve_device(cfg.device)
     feature_net = None
@@ -274,6 +331,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
              f"({len(idx) * res.iters_run / max(res.seconds, 1e-9):.1f} image-iterations/s)")
 
     record = {
+        "kind": "inpaintkit.inpaint/1",
         "config": asdict(cfg), "losses": loss.spec, "search": search_cfg.to_dict(),
         "image_size": size, "device": str(device), "images": records,
         "metadata": run_metadata({"inpaint": asdict(cfg)}),

@@ -24,8 +24,8 @@ import torch
 
 from ._registry import Registry
 
-__all__ = ["MASKS", "register_mask", "list_masks", "make_mask", "validate_mask", "parse_mask_spec",
-           "MaskError"]
+__all__ = ["MASKS", "register_mask", "list_masks", "make_mask", "check_mask_spec", "validate_mask",
+           "parse_mask_spec", "MaskError"]
 
 MaskFn = Callable[..., np.ndarray]
 MASKS: Registry[MaskFn] = Registry("mask")
@@ -124,7 +124,7 @@ def parse_mask_spec(spec: str) -> tuple[str, list[float]]:
     return name, args
 
 
-def _read_png(path: str, h: int, w: int) -> np.ndarray:
+def _read_png(path: str, h: int | None, w: int | None) -> np.ndarray:
     from PIL import Image
 
     p = Path(path)
@@ -141,6 +141,8 @@ def _read_png(path: str, h: int, w: int) -> np.ndarray:
         grey = [int(v) for v in levels if v not in (0, 1, 255)][:5]
         raise MaskError(f"mask image {p} is not binary: it has grey levels such as {grey}; save it "
                         f"with black (0) for the hole and white (255) for known pixels only")
+    if h is None or w is None:
+        return a > 0
     if a.shape != (h, w):
         if a.shape[0] * w != a.shape[1] * h:
             raise MaskError(f"mask image {p} is {a.shape[1]}x{a.shape[0]} but the images are {w}x{h} "
@@ -148,6 +150,29 @@ def _read_png(path: str, h: int, w: int) -> np.ndarray:
         # same aspect ratio: nearest-neighbour resize keeps it binary
         a = np.asarray(Image.fromarray(a).resize((w, h), Image.NEAREST))
     return a > 0
+
+
+def check_mask_spec(spec: str, size: int | tuple[int, int] | None = None) -> None:
+    """Validate a mask spec up front, before any model loads or any image is processed.
+
+    A generator's arguments are tried on one mask (at ``size``, default 64x64): a bad
+    ``random:1.5`` or ``blocks:0`` fails here. A PNG is read and checked for grey levels and for a
+    hole (and for its size, when ``size`` is given).
+
+    Raises:
+        KeyError: an unknown mask name (listing the known ones).
+        MaskError: a bad argument, a mask with no hole or no known pixel, a non-binary PNG.
+        FileNotFoundError: a PNG that does not exist.
+    """
+    name, args = parse_mask_spec(spec)
+    if name in MASKS:
+        make_mask(spec, size or 64, seed=0)
+        return
+    if size is not None:
+        make_mask(spec, size)
+        return
+    m = _read_png(name, None, None)
+    validate_mask(torch.from_numpy(m.astype(np.float32))[None, None])
 
 
 def make_mask(spec: str, size: int | tuple[int, int], seed: int = 0, batch: int = 1,

@@ -37,7 +37,7 @@ from ._rows import load_rows
 __all__ = ["METRIC_LABELS", "REFERENCE_METHOD", "bootstrap_ci", "paired_wilcoxon", "mcnemar_exact",
            "summarize", "summarize_accuracy", "format_table", "markdown_table", "latex_table",
            "plot_grid", "plot_loss_curves", "plot_psnr_distribution", "make_report", "Report",
-           "load_meta"]
+           "load_meta", "ReportError"]
 
 #: Metric columns of the rows and their names in tables (rows of the paper's layout).
 METRIC_LABELS: dict[str, str] = {
@@ -130,7 +130,11 @@ def load_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
     p = Path(run_dir) / "meta.json"
     if not p.is_file():
         return {}
-    return json.loads(p.read_text())
+    try:
+        meta = json.loads(p.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReportError(f"{p} is not a JSON file ({e}); it was edited or corrupted") from None
+    return meta if isinstance(meta, dict) else {}
 
 
 def _method_order(df, meta: dict[str, Any]) -> list[str]:
@@ -655,6 +659,32 @@ class Report:
         return [f for f in self.files if f.name.startswith("grid_") and f.suffix == ".png"]
 
 
+class ReportError(ValueError):
+    """A run whose rows cannot be reported: every row failed, or a meta.json that is not JSON."""
+
+
+def _rows_to_report(run_dir: Path, echo: Callable[[str], None] | None):
+    """The rows of a run, with a warning for a cut-short last line and an error when none worked."""
+    from ._rows import incomplete_rows
+
+    df = load_rows(run_dir)
+    for path in incomplete_rows(run_dir):
+        msg = (f"warning: {path} ends with an incomplete line (a run killed while writing); it is "
+               f"left out, and {len(df)} complete rows were read")
+        if echo is not None:
+            echo(msg)
+        else:
+            import warnings
+
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    ok = _ok(df)
+    if ok.empty:
+        first = str(df["error"].iloc[0]) if "error" in df else "?"
+        raise ReportError(f"every one of the {len(df)} rows in {run_dir} failed, so there is nothing "
+                          f"to report; the first error: {' '.join(first.split())[:300]}")
+    return df
+
+
 def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = None,
                 output: str = "scored", figures: bool = True, reference: str = REFERENCE_METHOD,
                 out_dir: str | os.PathLike | None = None, seed: int = 0, n_boot: int = 2000,
@@ -680,7 +710,7 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
     import pandas as pd
 
     run_dir = Path(run_dir)
-    df = load_rows(run_dir)
+    df = _rows_to_report(run_dir, echo)
     meta = load_meta(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -696,7 +726,7 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
 
     if compare is not None:
         other_dir = Path(compare)
-        odf = load_rows(other_dir)
+        odf = _rows_to_report(other_dir, echo)
         ometa = load_meta(other_dir)
         osum = summarize(odf, output=output, reference=reference, methods=_method_order(odf, ometa),
                          masks=_mask_order(odf, ometa), n_boot=n_boot, seed=seed)

@@ -33,13 +33,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, resolve_device, run_metadata,
-                     to_unit, warn_if_slow_bf16)
+from ._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, claim_run_dir, remove_stale_tmp,
+                     resolve_device, run_metadata, to_unit, warn_if_slow_bf16)
 from .diffaug import diff_augment, parse_diffaug
 from .models import (MODELS, CheckpointError, apply_spectral_norm, create_model, fold_spectral_norm, load_gan,
                      save_gan)
 
-__all__ = ["GANTrainConfig", "train_gan", "sample_grid", "export_generator"]
+__all__ = ["GANTrainConfig", "TrainingDiverged", "train_gan", "sample_grid", "export_generator", "RUN_KIND"]
+
+#: ``meta.json``'s ``kind``: other commands refuse to write into a folder of this kind.
+RUN_KIND = "inpaintkit.train-gan"
+
+
+class TrainingDiverged(ArithmeticError):
+    """A loss or a weight became non-finite: training stopped, the last finite checkpoint kept."""
 
 _LOSS_FIELDS = ["iter", "loss_d", "loss_g", "d_real", "d_fake", "sec_per_iter"]
 
@@ -125,13 +132,42 @@ def _resolve_options(config: GANTrainConfig) -> dict[str, Any]:
             "spectral_norm": bool(config.spectral_norm), "gan_loss": config.gan_loss}
 
 
+# The optimisation settings a resume must keep too: a changed lr or batch size would silently
+# continue another run than the one the folder describes. Checkpoints written before they were
+# stored in train_state are checked against the folder's config.json.
+_RESUME_FIXED = ("lr", "beta1", "batch_size", "flip", "seed")
+
+
 def _check_resume_options(path: Path, saved: dict[str, Any] | None, wanted: dict[str, Any]) -> None:
     saved = {**_TRAINING_OPTIONS, **(saved or {})}
+    diff = []
     for name, value in wanted.items():
-        if saved[name] != value:
+        if name in saved and saved[name] != value:
             flag = "--" + name.replace("_", "-")
-            raise CheckpointError(f"{path} was trained with {name} = {saved[name]!r} ({flag}), not {value!r}; "
-                                  f"resume with the same value or start a new --out")
+            diff.append(f"{name} = {saved[name]!r} ({flag}), not {value!r}")
+    if diff:
+        raise CheckpointError(f"{path} was trained with {'; '.join(diff)}; resume with the same "
+                              f"value(s) or start a new --out")
+
+
+def _fixed_settings(config: GANTrainConfig) -> dict[str, Any]:
+    return {k: getattr(config, k) for k in _RESUME_FIXED}
+
+
+def _saved_fixed_settings(train_state: dict[str, Any], config_json: Path) -> dict[str, Any]:
+    saved = train_state.get("settings")
+    if saved is None and config_json.is_file():
+        import json
+
+        try:
+            saved = {k: v for k, v in json.loads(config_json.read_text()).items() if k in _RESUME_FIXED}
+        except (OSError, ValueError):
+            saved = None
+    return saved or {}
+
+
+def _all_finite(*modules: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
 
 
 def _d_loss(kind: str, l_real: torch.Tensor, l_fake: torch.Tensor) -> torch.Tensor:
@@ -308,6 +344,9 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     is_main = rank == 0
+    if is_main:
+        claim_run_dir(out, RUN_KIND)
+        remove_stale_tmp(out)  # what a killed run's atomic writes left behind
     if ckpt_path.exists() and not resume:
         raise FileExistsError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
 
@@ -333,6 +372,8 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
             raise CheckpointError(f"{ckpt_path} was trained with {g_l.config}, not {model_cfg}")
         ts = ckpt["train_state"]
         _check_resume_options(ckpt_path, ts.get("options"), options)
+        _check_resume_options(ckpt_path, _saved_fixed_settings(ts, out / "config.json"),
+                              _fixed_settings(config))
         # The checkpoint's "generator" is the EMA one and its "discriminator" has the spectral norm
         # folded in; the raw weights that training continues from are in train_state.
         if ema_g is not None:
@@ -379,6 +420,7 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
         cfg_dict = {**asdict(config), **options, "model_config": model_cfg.to_dict(), "world_size": world}
         atomic_write_json(out / "config.json", cfg_dict)
         meta = run_metadata(cfg_dict)
+        meta["kind"] = RUN_KIND + "/1"
         meta["resumed_from"] = start
         atomic_write_json(out / "meta.json", meta)
 
@@ -405,7 +447,10 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
     def checkpoint(it: int) -> None:
         meta = {"iteration": it, "data": config.data, "seed": config.seed, "precision": config.precision,
                 "world_size": world, "sec_per_iter": rows[-1]["sec_per_iter"] if rows else None}
-        state = {"iteration": it, "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "options": options}
+        if not _all_finite(g, d, *([ema_g] if ema_g is not None else [])):
+            diverged(it, "the weights")
+        state = {"iteration": it, "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "options": options,
+                 "settings": _fixed_settings(config)}
         if ema_g is not None:
             state["generator_raw"] = {k: v.detach().cpu().clone() for k, v in g.state_dict().items()}
         if options["spectral_norm"]:
@@ -414,6 +459,13 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
                  storage_dtype=storage_dtype)
         _write_losses(rows, out / "losses.csv")
         _plot_losses(rows, out / "losses.png", fd_rows)
+
+    def diverged(it: int, what: str) -> None:
+        last = (f"the last finite checkpoint {ckpt_path} (iteration {_saved_iteration(ckpt_path)}) is kept"
+                if ckpt_path.is_file() else "no checkpoint had been written yet")
+        raise TrainingDiverged(f"train-gan stopped at iteration {it}: {what} became non-finite (NaN or "
+                               f"inf); {last}, and nothing non-finite was written. Lower --lr (now "
+                               f"{config.lr:g}) or check the data")
 
     bar = None
     if progress and is_main:
@@ -456,8 +508,18 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
             _update_ema(ema_g, g, options["ema"], it)
 
         with torch.no_grad():
-            acc += torch.stack([loss_d.float(), loss_g.float(), torch.sigmoid(l_real.float()).mean(),
+            step = torch.stack([loss_d.float(), loss_g.float(), torch.sigmoid(l_real.float()).mean(),
                                 torch.sigmoid(l_fake.float()).mean()])
+            finite = torch.isfinite(step[:2]).all().to(torch.int32)
+            if distributed:  # every rank stops at the same iteration, or none does
+                import torch.distributed as dist
+
+                dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+            if not bool(finite):
+                if bar is not None:
+                    bar.close()
+                diverged(it + 1, "the D loss" if not torch.isfinite(step[0]) else "the G loss")
+            acc += step
         n_acc += 1
         done = it + 1
         if done % config.log_every == 0 or done == config.iters:
@@ -477,6 +539,8 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
             if done % config.ckpt_every == 0 or done == config.iters:
                 checkpoint(done)
             if config.snapshot_every and done % config.snapshot_every == 0:
+                if not _all_finite(g_out, d):
+                    diverged(done, "the weights")
                 save_gan(out / "snapshots" / f"iter_{done:07d}.pt", g_out, d_out(), config.arch,
                          meta={"iteration": done, "data": config.data, "seed": config.seed},
                          storage_dtype=torch.float16)
@@ -496,6 +560,13 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
         dist.barrier()
         dist.destroy_process_group()
     return ckpt_path
+
+
+def _saved_iteration(path: Path) -> int | str:
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["train_state"]["iteration"])
+    except Exception:  # noqa: BLE001 - only for a message
+        return "?"
 
 
 def export_generator(checkpoint: str | os.PathLike, out: str | os.PathLike,

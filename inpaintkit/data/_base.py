@@ -63,6 +63,10 @@ class ArrayDataset(torch.utils.data.Dataset):
         if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
             raise DatasetError(f"{self.name}: images must be uint8 (N, H, W, 3), got "
                                f"{self.images.dtype} {self.images.shape}")
+        if self.images.shape[1] != self.images.shape[2]:
+            raise DatasetError(f"{self.name}: images are {self.images.shape[1]}x{self.images.shape[2]} "
+                               f"(height x width), but inpaintkit needs square images; centre-crop "
+                               f"them first")
         if self.labels is not None:
             self.labels = np.asarray(self.labels).astype(np.int64)
             if self.labels.shape != (len(self.images),):

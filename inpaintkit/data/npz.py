@@ -24,6 +24,8 @@ def npz_dataset(arg: str | None, split: str = "train", image_size: int | None = 
     path = Path(arg).expanduser()
     if not path.is_file():
         raise DatasetError(f"npz file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path} is not an npz file (not a zip archive of .npy arrays)")
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._utils import atomic_write_bytes, atomic_write_json, run_metadata
+from .._utils import atomic_write_bytes, atomic_write_json, check_writable, run_metadata
 from ._base import ArrayDataset, build_dataset
 
 __all__ = ["image_grid", "sample_indices", "save_preview", "preview_dataset"]
@@ -114,6 +114,7 @@ def preview_dataset(spec: str, out: str | os.PathLike, split: str = "train", n: 
         seed: dataset seed (for generated data) and sample choice.
         image_size: resize to this side; None keeps the dataset's default.
     """
+    check_writable(out, "--out", is_dir=False)
     ds = build_dataset(spec, split=split, image_size=image_size, flip=False, seed=seed)
     out = save_preview(ds, out, n=n, seed=seed)
     atomic_write_json(out.with_suffix(".json"), run_metadata(

@@ -34,10 +34,16 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is empty (0 bytes), e.g. "
+                              f"an interrupted copy")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - re-raised with the file name
-        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from e
+        why = " ".join(str(e).split()) or type(e).__name__
+        if len(why) > 300:  # the weights_only refusal explains itself at length
+            why = why[:300] + "..."
+        raise CheckpointError(f"cannot read checkpoint {path}: {why}") from e
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} is not an inpaintkit checkpoint (got {type(ckpt).__name__})")
     return ckpt
