@@ -43,6 +43,9 @@ def env(tmp_path_factory) -> dict[str, str]:
     rng = np.random.default_rng(0)
     g, d = _tiny_gan()
     save_gan(root / "g.pt", g, d, TINY_ARCH)
+    with torch.no_grad():
+        g.project.weight.fill_(float("nan"))
+    save_gan(root / "nan.pt", g, d, TINY_ARCH)                   # what a diverged run wrote
     np.savez(root / "data.npz", images=rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8),
              labels=(np.arange(24) % K).astype(np.int16))
     np.savez(root / "nonsquare.npz", images=rng.integers(0, 256, (4, 32, 40, 3), dtype=np.uint8))
@@ -79,10 +82,15 @@ def env(tmp_path_factory) -> dict[str, str]:
                                     "--baselines", "biharmonic", "--out", str(root / "bench-run"),
                                     "--no-progress", "--no-report"])
     assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["train-classifier", "--data", f"npz:{root}/data.npz", "--arch",
+                                    "googlenet_tiny", "--model-kwargs", '{"width": 0.125}', "--batch-size",
+                                    "8", "--epochs", "1", "--dry-run", "--out", str(root / "cls-run")])
+    assert res.exit_code == 0, res.output
     paths = {k: str(root / f) for k, f in (
         ("G", "g.pt"), ("CLS", "cls.pt"), ("X", "x.png"), ("PHOTOS", "photos"), ("WHITE", "white.png"), ("HOLE", "hole.png"),
         ("GREY", "grey.png"), ("WIDE", "wide.png"), ("EMPTY", "empty.pt"), ("TXT", "notes.txt"),
-        ("MASK255", "mask255.npz"), ("GANRUN", "gan-run"), ("BENCHRUN", "bench-run"))}
+        ("MASK255", "mask255.npz"), ("GANRUN", "gan-run"), ("BENCHRUN", "bench-run"),
+        ("CLSRUN", "cls-run"), ("NAN", "nan.pt"))}
     paths.update(ROOT=str(root), DATA=f"npz:{root}/data.npz", NONSQUARE=f"npz:{root}/nonsquare.npz",
                  BADNPZ=f"npz:{root}/notes.txt", UNWRITABLE=f"{root}/x.png/out")
     return paths
@@ -133,8 +141,15 @@ CASES = [
                                       "--out {GANRUN}", "holds a train-gan run"),
     ("inpaint-into-bench-run", "inpaint --gan {G} --image {PHOTOS} --iters 1 --out {BENCHRUN}",
      "holds a bench run"),
-    # 4. NaN models are not written
+    # 4. NaN models are not written, nor read
     ("train-gan-diverges", "train-gan --data {DATA} --dry-run --lr 1e30 --out {OUT}", "non-finite"),
+    ("inpaint-nan-gan", "inpaint --gan {NAN} --image {X} --iters 1 --out {OUT}/o.png", "NaN or inf"),
+    ("bench-nan-gan", "bench --data {DATA} --gan {NAN} --baselines yeh --masks center --no-progress "
+                      "--out {OUT}", "NaN or inf"),
+    # 3. a resumed classifier run keeps its settings
+    ("train-classifier-resume-changed", "train-classifier --data {DATA} --arch googlenet_tiny "
+     "--model-kwargs {{\"width\":0.125}} --batch-size 8 --epochs 2 --dry-run --lr 0.5 --resume --out {CLSRUN}",
+     "different configuration"),
     # 5. wrong numbers with exit 0
     ("eval-batch-negative", "eval-classifier --classifier {CLS} --data {DATA} --batch-size -4", "batch-size"),
     ("eval-batch-zero", "eval-classifier --classifier {CLS} --data {DATA} --batch-size 0", "batch-size"),

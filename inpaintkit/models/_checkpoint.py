@@ -82,6 +82,11 @@ def save_gan(path: str | os.PathLike, generator: Generator, discriminator: Discr
 
 def _load_state(module: torch.nn.Module, sd: dict[str, torch.Tensor], what: str, path: Path) -> None:
     own = module.state_dict()
+    bad = [k for k, v in sd.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())]
+    if bad:  # a diverged training run: every output would be NaN
+        raise CheckpointError(f"{path}: the {what} weights hold NaN or inf ({', '.join(bad[:3])}"
+                              f"{'...' if len(bad) > 3 else ''}); the training that wrote it diverged")
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
     bad = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
@@ -107,8 +112,8 @@ def load_gan(path: str | os.PathLike, image_size: int | None = None, arch: str |
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: not a DCGAN checkpoint, another architecture or image size, or weights
-            that do not fit their declared config.
+        CheckpointError: not a DCGAN checkpoint, another architecture or image size, weights
+            that do not fit their declared config, or non-finite weights.
     """
     path = Path(path)
     ckpt = read_checkpoint(path)
