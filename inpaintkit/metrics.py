@@ -41,7 +41,7 @@ from ._registry import Registry
 from ._utils import to_uint8
 
 __all__ = [
-    "METRICS", "list_metrics", "psnr", "ssim", "ssim_map", "hole_psnr", "hole_ssim",
+    "METRICS", "list_metrics", "psnr", "ssim", "ssim_map", "hole_psnr", "hole_ssim", "l1", "hole_l1",
     "PSNR", "SSIM", "inpainting_metrics", "to_metric_arrays", "SSIM_SETTINGS",
 ]
 
@@ -162,6 +162,43 @@ def hole_psnr(pred: np.ndarray, target: np.ndarray, mask, data_range: float) -> 
     return _psnr_from_mse(mse, data_range)
 
 
+@METRICS.register("l1")
+def l1(pred: np.ndarray, target: np.ndarray, data_range: float) -> np.ndarray:
+    """Mean absolute error per image, as a fraction of ``data_range`` (0 = identical, 1 = worst).
+
+    The L1 (MAE) column of LaMa-style evaluations, on images scaled to [0, 1]. Lower is better.
+
+    Args:
+        pred, target: as in :func:`psnr`.
+        data_range: as in :func:`psnr`.
+
+    Returns:
+        float64 ``(B,)`` in [0, 1].
+    """
+    p, t = _check_pair(pred, target, data_range)
+    d = np.abs(p.astype(np.float64) - t.astype(np.float64))
+    return d.reshape(len(d), -1).mean(1) / float(data_range)
+
+
+@METRICS.register("l1_hole")
+def hole_l1(pred: np.ndarray, target: np.ndarray, mask, data_range: float) -> np.ndarray:
+    """:func:`l1` over the hole only: the mean absolute error of the hole pixels' channels.
+
+    Args:
+        pred, target, data_range: as in :func:`l1`.
+        mask: as in :func:`hole_psnr`.
+
+    Returns:
+        float64 ``(B,)`` in [0, 1].
+    """
+    p, t = _check_pair(pred, target, data_range)
+    hole = _hole(mask, p.shape)
+    ae = np.abs(p.astype(np.float64) - t.astype(np.float64)).sum(-1)  # (B, H, W)
+    n = len(p)
+    return ((ae * hole).reshape(n, -1).sum(1)
+            / (hole.reshape(n, -1).sum(1) * p.shape[-1]) / float(data_range))
+
+
 def ssim_map(pred: np.ndarray, target: np.ndarray, data_range: float,
              ) -> tuple[np.ndarray, np.ndarray]:
     """Wang et al. SSIM per image and its full map, straight from scikit-image.
@@ -245,7 +282,8 @@ def inpainting_metrics(output: torch.Tensor, target: torch.Tensor, mask: torch.T
         mask: ``(B|1, 1, H, W)``, 1 = known.
 
     Returns:
-        ``{"psnr", "ssim", "psnr_hole", "ssim_hole"}``, each float64 ``(B,)``.
+        ``{"psnr", "ssim", "psnr_hole", "ssim_hole", "l1", "l1_hole"}``, each float64 ``(B,)``
+        (L1 as a fraction of the uint8 range).
     """
     p, t = to_metric_arrays(output, "output"), to_metric_arrays(target, "target")
     values, maps = ssim_map(p, t, 255)
@@ -256,6 +294,8 @@ def inpainting_metrics(output: torch.Tensor, target: torch.Tensor, mask: torch.T
         "ssim": values,
         "psnr_hole": hole_psnr(p, t, mask, 255),
         "ssim_hole": (maps.mean(-1) * hole).reshape(n, -1).sum(1) / hole.reshape(n, -1).sum(1),
+        "l1": l1(p, t, 255),
+        "l1_hole": hole_l1(p, t, mask, 255),
     }
 
 

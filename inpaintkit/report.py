@@ -37,15 +37,18 @@ from ._rows import load_rows
 __all__ = ["METRIC_LABELS", "REFERENCE_METHOD", "bootstrap_ci", "paired_wilcoxon", "mcnemar_exact",
            "summarize", "summarize_accuracy", "format_table", "markdown_table", "latex_table",
            "plot_grid", "plot_loss_curves", "plot_psnr_distribution", "make_report", "Report",
-           "load_meta", "ReportError"]
+           "load_meta", "ReportError", "benjamini_hochberg", "LOWER_IS_BETTER"]
 
 #: Metric columns of the rows and their names in tables (rows of the paper's layout).
 METRIC_LABELS: dict[str, str] = {
     "psnr": "PSNR", "ssim": "SSIM", "psnr_hole": "PSNR hole", "ssim_hole": "SSIM hole",
+    "l1": "L1", "l1_hole": "L1 hole",
 }
+#: Metrics where lower is better (the rest: higher is better).
+LOWER_IS_BETTER = frozenset({"l1", "l1_hole"})
 #: The method every other one is tested against.
 REFERENCE_METHOD = "yeh"
-_DECIMALS = {"psnr": 2, "psnr_hole": 2, "ssim": 3, "ssim_hole": 3}
+_DECIMALS = {"psnr": 2, "psnr_hole": 2, "ssim": 3, "ssim_hole": 3, "l1": 4, "l1_hole": 4}
 
 
 # --- statistics -----------------------------------------------------------------------------------
@@ -213,16 +216,44 @@ def summarize(df, output: str = "scored", reference: str = REFERENCE_METHOD,
                     if len(common):
                         p = paired_wilcoxon(mine.loc[common].astype(float),
                                             ref.loc[common].astype(float))
-                marker = ""
-                if p == p and p < alpha:
-                    # the direction of the paired differences the test was run on (the images
-                    # both methods scored), not the method's mean over all its images
-                    marker = _direction(mine.loc[common].astype(float),
-                                        ref.loc[common].astype(float))
+                # the direction of the paired differences the test was run on (the images both
+                # methods scored), not the method's mean over all its images
+                direction = _direction(mine.loc[common].astype(float),
+                                       ref.loc[common].astype(float)) if p == p else ""
                 recs.append({"mask": mask, "metric": metric, "method": method, "n": int(vals.size),
                              "mean": mean, "ci_low": lo, "ci_high": hi,
-                             f"p_vs_{reference}": p, "marker": marker})
-    return pd.DataFrame(recs)
+                             f"p_vs_{reference}": p, "marker": direction})
+    return _adjust(pd.DataFrame(recs), reference, alpha)
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate); NaN stays NaN.
+
+    References:
+        Benjamini and Hochberg, "Controlling the false discovery rate", JRSS B 57 (1995);
+        computed by ``scipy.stats.false_discovery_control`` (SciPy >= 1.11).
+    """
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(p_values, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = false_discovery_control(p[ok], method="bh")
+    return out
+
+
+def _adjust(summary, reference: str, alpha: float):
+    """Add ``p_bh_vs_<reference>``, adjusted across every cell of the table, and keep a marker
+    only where the adjusted p-value is below ``alpha``."""
+    col = f"p_vs_{reference}"
+    if summary.empty:
+        return summary
+    adj = benjamini_hochberg(summary[col].to_numpy())
+    summary.insert(summary.columns.get_loc(col) + 1, f"p_bh_vs_{reference}", adj)
+    keep = ~np.isnan(adj) & (adj < alpha)
+    summary["marker"] = np.where(keep, summary["marker"], "")
+    return summary
 
 
 def summarize_accuracy(df, reference: str = REFERENCE_METHOD, methods: Sequence[str] | None = None,
@@ -256,9 +287,8 @@ def summarize_accuracy(df, reference: str = REFERENCE_METHOD, methods: Sequence[
                 common = mine.index.intersection(ref.index)
                 if len(common):
                     p = mcnemar_exact(mine.loc[common].astype(bool), ref.loc[common].astype(bool))
-                    if p < alpha:
-                        higher = mine.loc[common].mean() > ref.loc[common].mean()
-                        marker = "↑" if higher else "↓"
+                    higher = mine.loc[common].mean() > ref.loc[common].mean()
+                    marker = "↑" if higher else "↓"  # kept where the adjusted p is below alpha
             recs.append({"mask": mask, "metric": "accuracy", "method": method, "n": int(vals.size),
                          "mean": mean, "ci_low": lo, "ci_high": hi, f"p_vs_{reference}": p,
                          "marker": marker})
@@ -268,7 +298,7 @@ def summarize_accuracy(df, reference: str = REFERENCE_METHOD, methods: Sequence[
             recs.append({"mask": mask, "metric": "accuracy", "method": "uncorrupted",
                          "n": int(len(gt)), "mean": mean, "ci_low": lo, "ci_high": hi,
                          f"p_vs_{reference}": math.nan, "marker": ""})
-    return pd.DataFrame(recs)
+    return _adjust(pd.DataFrame(recs), reference, alpha)
 
 
 # --- formatting -----------------------------------------------------------------------------------
@@ -387,7 +417,9 @@ def _footer(df, meta: dict[str, Any], output: str, reference: str, accuracy: boo
            "covariance, data_range 255; 'hole' = the missing pixels only. " if not accuracy else "")
         + (f"↑/↓: differs from {reference} at p < 0.05 ("
            + ("exact McNemar" if accuracy else "two-sided paired Wilcoxon signed-rank")
-           + ", paired by image)." if (df["method"] == reference).any()
+           + ", paired by image; Benjamini-Hochberg adjusted across the table's cells)."
+           + (" L1: mean absolute error in [0, 1], lower is better." if not accuracy else "")
+           if (df["method"] == reference).any()
            else f"No {reference} column, so no significance test."))
     if errors:
         bad = df[df["error"].fillna("").astype(str) != ""]
@@ -605,7 +637,7 @@ def reading(summary, labels: dict[str, str] | None = None,
             metrics: Sequence[str] = ("psnr_hole", "ssim_hole", "accuracy")) -> str:
     """One line that reads a summary: for each metric, which method had the best mean on each mask.
 
-    Derived from the numbers only (highest mean wins; ties are listed together; the
+    Derived from the numbers only (highest mean wins, lowest for L1; ties are listed together; the
     ``uncorrupted`` ceiling is not a method). Example: ``hole PSNR: yeh on center (14.2 dB), im on
     left (12.1 dB); ...``.
 
@@ -627,9 +659,10 @@ def reading(summary, labels: dict[str, str] | None = None,
         cells = []
         for mask in dict.fromkeys(sub["mask"]):
             at = sub[sub["mask"] == mask]
-            best = at["mean"].max()
-            fmt = _format_value(metric, best)
-            won = [labels.get(m, m) for m in at.loc[at["mean"] >= best - 1e-12, "method"]]
+            sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+            best = (sign * at["mean"]).max()
+            fmt = _format_value(metric, sign * best)
+            won = [labels.get(m, m) for m in at.loc[sign * at["mean"] >= best - 1e-12, "method"]]
             cells.append(f"{' = '.join(won)} on {mask} ({fmt})")
         parts.append(f"{names.get(metric, metric)} best: " + ", ".join(cells))
     return "; ".join(parts) + "." if parts else ""

@@ -143,8 +143,28 @@ def test_tensor_metrics_round_through_to_uint8():
     assert M.PSNR()(x + 0.4 * 2 / 255, x)[0] == math.inf
 
 
-def test_registry_lists_the_four_metrics():
-    assert M.list_metrics() == ["psnr", "psnr_hole", "ssim", "ssim_hole"]
+def test_registry_lists_the_metrics():
+    assert M.list_metrics() == ["l1", "l1_hole", "psnr", "psnr_hole", "ssim", "ssim_hole"]
+
+
+def test_l1_hand_values(odd_size):
+    h, w = odd_size
+    t = np.zeros((2, h, w, 3), np.uint8)
+    p = t.copy()
+    p[0] = 51                       # every channel off by 51 = 0.2 of the range
+    known = _center_known(h, w)
+    p[1][~known] = 255              # only the hole off, by the whole range
+    full = M.l1(p, t, 255)
+    assert full[0] == pytest.approx(0.2)
+    assert full[1] == pytest.approx((~known).mean())
+    hole = M.hole_l1(p, t, known, 255)
+    assert hole[0] == pytest.approx(0.2) and hole[1] == pytest.approx(1.0)
+    assert M.l1(t, t, 255)[0] == 0.0
+    out = M.inpainting_metrics(from_uint8(p), from_uint8(t), torch.from_numpy(known)[None, None].float())
+    np.testing.assert_allclose(out["l1"], full)
+    np.testing.assert_allclose(out["l1_hole"], hole)
+    with pytest.raises(ValueError, match="no hole"):
+        M.hole_l1(p, t, np.ones((h, w), bool), 255)
 
 
 # --- bad inputs ----------------------------------------------------------------------------------

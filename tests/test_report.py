@@ -228,3 +228,33 @@ def test_reading_names_the_best_method_per_mask_from_the_numbers():
     assert line == ("hole PSNR best: Yeh on center (14.50 dB), im on left (13.00 dB); "
                     "semantic accuracy best: im = Yeh on center (50%).")
     assert reading(summary[summary["metric"] == "ssim"]) == ""
+
+
+def test_benjamini_hochberg_matches_the_hand_computation():
+    p = [0.01, 0.04, 0.03, math.nan, 0.5]
+    # sorted 0.01, 0.03, 0.04, 0.5 (m = 4): 0.04, 0.06, 0.0533 -> monotone 0.04, 0.0533, 0.0533, 0.5
+    adj = R.benjamini_hochberg(p)
+    np.testing.assert_allclose(adj[[0, 2, 1, 4]], [0.04, 0.16 / 3, 0.16 / 3, 0.5])
+    assert math.isnan(adj[3])
+
+
+def test_markers_follow_the_adjusted_p_values(run_dir):
+    s = R.summarize(load_rows(run_dir))
+    tested = s["p_vs_yeh"].notna()
+    np.testing.assert_allclose(s.loc[tested, "p_bh_vs_yeh"], R.benjamini_hochberg(s.loc[tested, "p_vs_yeh"]))
+    assert (s["p_bh_vs_yeh"][tested] >= s["p_vs_yeh"][tested] - 1e-15).all()
+    assert ((s["marker"] != "") == (s["p_bh_vs_yeh"] < 0.05)).all()
+    # a raw p under 0.05 that the adjustment lifts above it loses its marker
+    df = pd.DataFrame([{"image_id": i, "method": m, "mask": "center", "psnr": v, "error": ""}
+                       for i in range(6) for m, v in (("yeh", 20.0 + i), ("a", 21.0 + i + 0.01 * i),
+                                                      ("b", 20.0 + i + (0.3 if i % 2 else -0.2)))])
+    one = R.summarize(df)
+    a = one[one["method"] == "a"].iloc[0]
+    assert a["p_vs_yeh"] < 0.05 and a["p_bh_vs_yeh"] >= 0.05 and a["marker"] == ""
+    assert R._direction(df[df["method"] == "a"]["psnr"], df[df["method"] == "yeh"]["psnr"]) == "↑"
+
+
+def test_l1_is_read_lowest_first():
+    summary = pd.DataFrame([{"mask": "center", "metric": "l1_hole", "method": m, "mean": v}
+                            for m, v in (("yeh", 0.2), ("im", 0.1))])
+    assert "im on center" in R.reading(summary, metrics=("l1_hole",))
