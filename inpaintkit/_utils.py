@@ -258,6 +258,8 @@ def run_kind(directory: str | os.PathLike) -> str | None:
     for name, kind in _KIND_MARKERS:
         if (directory / name).is_file():
             return kind
+    if next(directory.glob("rows.rank*.jsonl"), None) is not None:  # shards or ranks of a bench
+        return "inpaintkit.bench"
     return None
 
 
@@ -307,8 +309,8 @@ class run_lock:
         RunDirError: another process holds the lock.
     """
 
-    def __init__(self, directory: str | os.PathLike, what: str = "run") -> None:
-        self.path = Path(directory) / ".lock"
+    def __init__(self, directory: str | os.PathLike, what: str = "run", name: str = ".lock") -> None:
+        self.path = Path(directory) / name
         self.what = what
         self._fd: int | None = None
 

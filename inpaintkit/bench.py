@@ -160,6 +160,8 @@ class BenchConfig:
             normalisation; ``--preset paper-table1-eth``).
         dry_run: tiny random models on a handful of images, for CI.
         retry_errors: recompute the rows that failed before instead of skipping them.
+        shard: ``"I/N"``: run only shard I (1-based) of N disjoint image shards into ``out``, as
+            one task of a job array; ``inpaintkit merge OUT`` joins them (:mod:`inpaintkit.shards`).
         allow_mixed: rerun into an ``out`` whose rows were made with another configuration. A
             method whose configuration differs from the rows already there is stored under its
             own name, ``NAME@<hash>``, labelled with the differing settings, so the tables keep the
@@ -199,6 +201,7 @@ class BenchConfig:
     dry_run: bool = False
     retry_errors: bool = False
     allow_mixed: bool = False
+    shard: str | None = None
     progress: bool = True
     report: bool = True
 
@@ -395,6 +398,13 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
             check_mask_spec(spec)  # arguments, PNG contents: before any model or row
         except (KeyError, MaskError, FileNotFoundError) as e:
             raise BenchError(f"bad mask {spec!r}: {e.args[0] if e.args else e}") from e
+    if cfg.shard is not None:
+        from .shards import ShardError, parse_shard
+
+        try:
+            cfg.shard = "{}/{}".format(*parse_shard(cfg.shard))
+        except ShardError as e:
+            raise BenchError(str(e)) from None
     if len(set(cfg.masks)) != len(cfg.masks):
         raise BenchError(f"a mask is listed twice in {list(cfg.masks)}")
 
@@ -436,7 +446,7 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     if cfg.out is None:
         key = {k: v for k, v in dataclasses.asdict(cfg).items()
                if k not in ("out", "device", "progress", "report", "retry_errors", "batch_size",
-                            "allow_mixed")}
+                            "allow_mixed", "shard")}
         cfg.out = str(Path("runs") / f"bench-{mode}-{_config_digest(key, 8)}")
     return ResolvedBench(cfg, methods, mode, notes, labels)
 
@@ -938,6 +948,15 @@ def run_bench(config: BenchConfig | ResolvedBench, *, echo: Callable[[str], None
     cfg = rb.config
     say = echo or (lambda s: None)
     rank, world, distributed = _dist_env()
+    shard = None
+    if cfg.shard is not None:
+        from .shards import parse_shard
+
+        if distributed:
+            raise BenchError("--shard runs one shard per process, without torchrun; under torchrun "
+                             "the ranks shard the images already")
+        shard = parse_shard(cfg.shard)
+        rank, world = shard[0] - 1, shard[1]
     started_dist = False
     if distributed and torch.distributed.is_available() and not torch.distributed.is_initialized():
         import datetime
@@ -947,11 +966,14 @@ def run_bench(config: BenchConfig | ResolvedBench, *, echo: Callable[[str], None
         started_dist = True
     try:
         lock = contextlib.nullcontext()
-        if rank == 0:  # the folder is checked, then held, before any data or model is read
+        if rank == 0 or shard:  # the folder is checked, then held, before any data or model is read
+            from .shards import shard_lock_name
+
             claim_run_dir(rb.out, RUN_KIND)
-            lock = run_lock(rb.out, "bench")
+            lock = run_lock(rb.out, "bench" if not shard else f"bench --shard {cfg.shard}",
+                            name=".lock" if not shard else shard_lock_name(*shard))
         with lock, _preserved_rng():
-            if rank == 0:
+            if rank == 0 and not shard:  # shards run side by side: none may touch another's files
                 remove_stale_tmp(rb.out)  # what a killed run's atomic writes left behind
             quiet = say if rank == 0 else (lambda s: None)
             return _run(rb, quiet, on_batch, rank, world, distributed)
@@ -1044,7 +1066,9 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     grid_set = set(int(i) for i in grid_ids)
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if rank == 0:
+    shard = cfg.shard is not None
+    writes_meta = rank == 0 or shard  # each shard describes itself in its own file
+    if writes_meta:
         _write_meta(out, rb, data, n, device, models, status="running", extra={"started": started})
 
     new_rows = new_errors = 0
@@ -1055,7 +1079,7 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
             rb, data, labels, models, device, run_masks, ids_all, my_ids, grid_ids, grid_set, done, store,
             on_batch, rank)
     except Exception as e:
-        if rank == 0:  # the folder says the run stopped, and why, instead of "running" forever
+        if writes_meta:  # the folder says the run stopped, and why, instead of "running" forever
             _write_meta(out, rb, data, n, device, models, status="failed",
                         extra={"started": started, "error": f"{type(e).__name__}: {e}"[:2000]})
         raise
@@ -1067,6 +1091,20 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
         new_rows, new_errors = (int(v) for v in count.tolist())
     report = None
     rows: list[dict[str, Any]] = []
+    if shard:  # no merge and no report: the other shards may still be running
+        mine = [r for r in store.done().values() if r.get("rank") == rank]
+        all_failed = bool(new_rows) and new_errors == new_rows
+        _write_meta(out, rb, data, n, device, models, status="failed" if all_failed else "complete",
+                    extra={"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           "new_rows": new_rows, "errors": new_errors,
+                           "wall_seconds": round(time.perf_counter() - t_run, 2)})
+        if all_failed:
+            first = next(r["error"] for r in mine if r.get("error"))
+            raise BenchFailed(f"all {new_rows} rows shard {cfg.shard} computed failed; the first "
+                              f"error: {first}")
+        say(f"shard {cfg.shard}: {len(mine)} rows in {store.path} ({new_rows} new); once every "
+            f"shard is done: inpaintkit merge {out}")
+        return BenchResult(out, mine, None, new_rows)
     if rank == 0:
         store.merge()
         rows = read_rows(out)
@@ -1267,7 +1305,12 @@ def _evaluate(evaluator, output: torch.Tensor, target: torch.Tensor,
 def _write_meta(out: Path, rb: ResolvedBench, data, n: int, device: torch.device, models: _Models,
                 status: str, extra: dict[str, Any] | None = None) -> None:
     cfg = rb.config
-    path = out / "meta.json"
+    if cfg.shard is not None:
+        from .shards import parse_shard, shard_meta_name
+
+        path = out / shard_meta_name(*parse_shard(cfg.shard))
+    else:
+        path = out / "meta.json"
     previous = []
     if path.is_file():
         try:

@@ -434,6 +434,9 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
                    "Stanford Cars (explicit options win).")
 @click.option("--dry-run", is_flag=True, help="Tiny random models on a handful of images, for CI.")
 @click.option("--retry-errors", is_flag=True, help="Recompute rows that failed in an earlier run.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Run only shard I of N (1-based) disjoint image shards into --out, e.g. one "
+                   "task of a Slurm job array; then 'inpaintkit merge OUT'.")
 @click.option("--allow-mixed", is_flag=True,
               help="Rerun into an --out holding rows of another configuration: methods whose "
                    "settings differ are stored as NAME@HASH, so the tables keep them apart. "
@@ -443,8 +446,8 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
 def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
               pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
               batch_size,
-              save_images, seed, device, out, preset, dry_run, retry_errors, allow_mixed, no_report,
-              no_progress) -> None:
+              save_images, seed, device, out, preset, dry_run, retry_errors, shard, allow_mixed,
+              no_report, no_progress) -> None:
     """Benchmark loss sets and baselines on the same images and masks; print the table.
 
     With no --data/--gan/--classifier it runs the built-in demo: the bundled synthetic-cars models
@@ -460,7 +463,7 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
         lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
         save_images=save_images,
         seed=seed, device=device, out=out, preset=preset, dry_run=dry_run,
-        retry_errors=retry_errors, allow_mixed=allow_mixed, progress=not no_progress,
+        retry_errors=retry_errors, allow_mixed=allow_mixed, shard=shard, progress=not no_progress,
         report=not no_report)
     try:
         run_bench(cfg, echo=click.echo)
@@ -468,6 +471,20 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
         raise click.UsageError(str(e)) from e
     except BenchFailed as e:
         raise click.ClickException(str(e)) from e
+
+
+@main.command("merge")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--no-report", is_flag=True, help="Skip the report.")
+def merge_cmd(run_dir, no_report) -> None:
+    """Merge the shards of a 'bench --shard I/N' run in RUN_DIR and write its report.
+
+    Checks that all N shards completed with one configuration and that every (image, method,
+    mask) is there exactly once.
+    """
+    from .shards import merge_shards
+
+    merge_shards(run_dir, report=not no_report, echo=click.echo)
 
 
 @main.command("report")
