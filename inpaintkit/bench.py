@@ -81,7 +81,7 @@ YEH_LOSSES = "context,prior"
 _LIBRARY_DEFAULTS = {"masks": DEFAULT_MASKS, "split": "test", "iters": 1500, "restarts": 1,
                      "restart_reduce": "best",
                      "optimizer": "adam", "precision": "fp32", "blend": "poisson", "batch_size": 64,
-                     "save_images": 16, "weights": "calibrated"}
+                     "save_images": 16, "weights": "calibrated", "mask_polarity": "known"}
 
 
 class BenchError(ValueError):
@@ -134,7 +134,11 @@ class BenchConfig:
         gan, classifier, eval_classifier: checkpoint paths. The GAN is needed by searches; the
             classifier by ``sem``/``cat``; the evaluator (a *different* classifier) adds semantic
             accuracy.
-        mask_file: an ``.npz`` of named ``(H, W)`` bool masks (True = known), e.g. masks.npz.
+        mask_file: an ``.npz`` of named ``(H, W)`` masks (one for every image, e.g. masks.npz)
+            and ``(N, H, W)`` per-image mask sets, or a folder of PNG masks (one per image);
+            bool or 0/1. Per-image sets not named in ``masks`` are added as ``file:NAME``.
+        mask_polarity: ``known`` (1/white = known pixel, the default) or ``hole`` (1/white = hole,
+            LaMa's convention), for ``mask_file`` and PNG mask specs.
         pool: dataset spec of the training images for the ``nn`` baseline.
         ce: a Context Encoder checkpoint for the ``ce`` baseline (``inpaintkit
             train-context-encoder``); default on synthetic-cars: the bundled one. Given without
@@ -179,6 +183,7 @@ class BenchConfig:
     classifier: str | None = None
     eval_classifier: str | None = None
     mask_file: str | None = None
+    mask_polarity: str | None = None
     pool: str | None = None
     ce: str | None = None
     n: int | None = None
@@ -393,9 +398,24 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         raise BenchError(f"--split must be train, test or val, got {cfg.split!r}")
     if not cfg.masks:
         raise BenchError("no masks given; e.g. --masks center,left,random:0.7")
-    for spec in cfg.masks:
+    if cfg.mask_polarity not in ("known", "hole"):
+        raise BenchError(f"--mask-polarity must be known or hole, got {cfg.mask_polarity!r}")
+    if cfg.mask_file:
+        from .masks import mask_file_sets
+
         try:
-            check_mask_spec(spec)  # arguments, PNG contents: before any model or row
+            per_image = mask_file_sets(cfg.mask_file)
+        except (MaskError, FileNotFoundError) as e:
+            raise BenchError(f"--mask-file: {e}") from None
+        added = [f"file:{k}" for k in per_image if f"file:{k}" not in cfg.masks and k not in cfg.masks]
+        if added:
+            cfg.masks = (*cfg.masks, *added)
+            notes.append(f"--mask-file per-image mask set(s) added to the masks: {', '.join(added)}")
+    for spec in cfg.masks:
+        if spec.startswith("file:") and not cfg.mask_file:
+            raise BenchError(f"mask {spec!r} reads a set of --mask-file, and none was given")
+        try:
+            check_mask_spec(spec, polarity=cfg.mask_polarity)  # arguments, PNGs: before any model
         except (KeyError, MaskError, FileNotFoundError) as e:
             raise BenchError(f"bad mask {spec!r}: {e.args[0] if e.args else e}") from e
     if cfg.shard is not None:
@@ -446,7 +466,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     if cfg.out is None:
         key = {k: v for k, v in dataclasses.asdict(cfg).items()
                if k not in ("out", "device", "progress", "report", "retry_errors", "batch_size",
-                            "allow_mixed", "shard")}
+                            "allow_mixed", "shard")
+               and not (k == "mask_polarity" and v == "known")}  # (keeps earlier runs' folders)
         cfg.out = str(Path("runs") / f"bench-{mode}-{_config_digest(key, 8)}")
     return ResolvedBench(cfg, methods, mode, notes, labels)
 
@@ -491,23 +512,28 @@ def search_seed(seed: int, mask: str, image_id: int, restart: int = 0) -> int:
 
 def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,
                 data_masks: np.ndarray | None = None,
-                mask_file: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, str]:
+                mask_file: dict[str, Any] | None = None, stems: Sequence[str] | None = None,
+                polarity: str = "known") -> tuple[np.ndarray, str]:
     """The known-pixel masks of ``spec`` for the images ``ids``, identical for every method.
 
     Args:
-        spec: a mask spec (``center``, ``random:0.7``, ``path.png``...).
+        spec: a mask spec (``center``, ``random:0.7``, ``path.png``, ``file:NAME``...).
         ids: image ids (positions in the split).
         size: ``(H, W)``.
         seed: the run's seed.
         data_masks: the data's ``random_masks`` ``(N, H, W)`` bool (True = known), used for
             ``random:p`` when their drop rate is within 0.02 of ``p``.
-        mask_file: named ``(H, W)`` masks, used for a spec of that name.
+        mask_file: the sets of ``--mask-file`` (:func:`~inpaintkit.masks.read_mask_file`; a plain
+            ``(H, W)`` or ``(N, H, W)`` bool array is taken as such a set), used for a spec of
+            that name and for ``file:NAME``.
+        stems: the images' file names without suffix, for a PNG folder keyed by file name.
+        polarity: how a PNG spec reads (``known``: white = known; ``hole``: white = hole).
 
     Returns:
         ``(masks (len(ids), H, W) bool, source)`` with source ``"data:random_masks"``,
         ``"file:NAME"`` or ``"seeded"``.
     """
-    from .masks import make_mask, parse_mask_spec, validate_mask
+    from .masks import MaskSet, make_mask, parse_mask_spec, validate_mask
 
     name, args = parse_mask_spec(spec)
     ids = [int(i) for i in ids]
@@ -518,38 +544,34 @@ def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,
             out = np.asarray(data_masks[ids], dtype=bool)
             validate_mask(torch.from_numpy(out[:, None].astype(np.float32)), size)
             return out, "data:random_masks"
-    if mask_file is not None and (spec in mask_file or name in mask_file) and not args:
-        key = spec if spec in mask_file else name
-        m = np.asarray(mask_file[key])
-        if m.shape != tuple(size):
-            raise BenchError(f"mask {spec!r} in the mask file is {m.shape[0]}x{m.shape[1]}, but "
-                             f"the images are {size[0]}x{size[1]}")
-        validate_mask(torch.from_numpy(m.astype(np.float32))[None, None], size)
-        return np.repeat(m.astype(bool)[None], len(ids), 0), f"file:{key}"
-    out = np.stack([make_mask(spec, size, seed=mask_seed(seed, spec, i))[0, 0].numpy() > 0.5
-                    for i in ids]) if ids else np.zeros((0, *size), bool)
+    key = name[5:] if name.startswith("file:") else spec if mask_file and spec in mask_file else name
+    if name.startswith("file:") and (mask_file is None or key not in mask_file):
+        known = ", ".join(f"file:{k}" for k in (mask_file or {})) or "none: pass --mask-file"
+        raise BenchError(f"mask {spec!r}: no such set in --mask-file (sets: {known})")
+    if mask_file is not None and key in mask_file and not args:
+        mset = mask_file[key]
+        if not isinstance(mset, MaskSet):
+            a = np.asarray(mset, dtype=bool)
+            mset = MaskSet(key, a if a.ndim == 3 else a[None], a.ndim == 3)
+        if mset.shape != tuple(size):
+            raise BenchError(f"mask {spec!r} in the mask file is {mset.shape[0]}x{mset.shape[1]}, "
+                             f"but the images are {size[0]}x{size[1]}")
+        out = mset.for_images(ids, None if stems is None else [stems[i] for i in ids])
+        if len(out):
+            validate_mask(torch.from_numpy(out[:, None].astype(np.float32)), size)
+        return out.astype(bool), f"file:{key}"
+    out = np.stack([make_mask(spec, size, seed=mask_seed(seed, spec, i), polarity=polarity)[0, 0].numpy()
+                    > 0.5 for i in ids]) if ids else np.zeros((0, *size), bool)
     return out, "seeded"
 
 
-def _read_mask_file(path: str) -> dict[str, np.ndarray]:
-    import zipfile
+def _read_mask_file(path: str, polarity: str = "known") -> dict[str, Any]:
+    from .masks import MaskError, read_mask_file
 
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise BenchError(f"--mask-file not found: {p}")
     try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files if z[k].ndim == 2}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise BenchError(f"cannot read --mask-file {p}: {e}") from e
-    for k, a in arrays.items():
-        # bool, or exactly {0, 1}: a 0/255 image mask read as "nonzero = known" would silently
-        # hold another convention (LaMa's white = hole), so it is refused rather than guessed
-        if a.dtype != bool and not np.isin(a, (0, 1)).all():
-            levels = [v.item() for v in np.unique(a)[:4]]
-            raise BenchError(f"--mask-file {p}: mask {k!r} holds values {levels}; save masks as bool "
-                             f"or 0/1 with 1 = known pixel (e.g. (m > 127) for a 0/255 image)")
-    return {k: a.astype(bool) for k, a in arrays.items()}
+        return read_mask_file(path, polarity)
+    except (MaskError, FileNotFoundError) as e:
+        raise BenchError(str(e)) from None
 
 
 # --- models ---------------------------------------------------------------------------------------
@@ -832,6 +854,8 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
         cols["eval_classifier"] = None
     identity = {k: cols[k] for k in ("loss_spec", "split", "mask_source", "iters", "restarts",
                                       "optimizer", "lr", "precision", "blend", "seed", "mode")}
+    if cfg.mask_polarity != "known" and (mask_source.startswith("file:") or mask.lower().endswith(".png")):
+        cols["mask_polarity"] = identity["mask_polarity"] = cfg.mask_polarity  # (absent: white = known)
     if search and cfg.restart_reduce != "best":  # (absent for "best": older runs keep their hashes)
         cols["restart_reduce"] = identity["restart_reduce"] = cfg.restart_reduce
     if method.name == "ce":  # the model file is part of the method (absent elsewhere: same hashes)
@@ -851,7 +875,7 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
 
 _DIFF_FIELDS = ("loss_spec", "data", "split", "mask_source", "gan", "classifier", "eval_classifier",
                 "ce", "iters", "restarts", "restart_reduce", "optimizer", "lr", "precision", "blend", "seed",
-                "seeding", "mode")
+                "seeding", "mode", "mask_polarity")
 
 
 # The settings every method of one kind shares in a run: rows of other methods already in the
@@ -1025,7 +1049,9 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     size = data.image_size
     # Every mask of the run is made (and checked) before any model loads: a bad mask file or PNG
     # fails here, not after the first mask's rows.
-    mask_file = _read_mask_file(cfg.mask_file) if cfg.mask_file else None
+    mask_file = _read_mask_file(cfg.mask_file, cfg.mask_polarity) if cfg.mask_file else None
+    paths = data.extras.get("path")  # a folder dataset: its files' names, for masks keyed by name
+    stems = None if paths is None else [Path(str(q)).stem for q in np.asarray(paths)]
     data_masks = data.extras.get("random_masks")
     if data_masks is not None and np.asarray(data_masks).shape[1:] != (size, size):
         data_masks = None
@@ -1034,7 +1060,7 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     for mask_spec in cfg.masks:
         try:
             run_masks[mask_spec] = image_masks(mask_spec, ids_all, (size, size), cfg.seed, data_masks,
-                                               mask_file)
+                                               mask_file, stems, cfg.mask_polarity)
         except (MaskError, KeyError, FileNotFoundError) as e:
             raise BenchError(f"mask {mask_spec!r}: {e.args[0] if e.args else e}") from e
     models = _load_models(rb, data, device)

@@ -122,7 +122,11 @@ def baselines_cmd() -> None:
 @click.option("--gan", required=True, type=click.Path(dir_okay=False), help="GAN checkpoint.")
 @click.option("--image", required=True, type=click.Path(), help="An image file, or a folder (run batched).")
 @click.option("--mask", default="center", show_default=True,
-              help="center, left, right, top, bottom, half, random[:p], blocks[:n], or a PNG (white = known).")
+              help="center, left, right, top, bottom, half, random[:p], blocks[:n], thin, medium, "
+                   "thick, or a PNG (white = known; see --mask-polarity).")
+@click.option("--mask-polarity", type=click.Choice(["known", "hole"]), default="known",
+              show_default=True, help="A PNG --mask: known = white is known; hole = white is the "
+                                      "hole (LaMa's convention).")
 @click.option("--losses", default=None, help="Loss spec, e.g. context,prior=0.003,sem=1e5,cat=1e6 "
               "(inpaintkit losses). [default: context,prior; all five with --classifier]")
 @click.option("--classifier", default=None, type=click.Path(dir_okay=False),
@@ -147,7 +151,7 @@ def baselines_cmd() -> None:
               help="Output image (e.g. out.png) for one image, or a folder.")
 @click.option("--overwrite", is_flag=True,
               help="Replace existing files at the output paths that an earlier inpaint did not write.")
-def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, restarts, restart_reduce,
+def inpaint_cmd(gan, image, mask, mask_polarity, losses, classifier, iters, optimizer, lr, restarts, restart_reduce,
                 blend, batch_size, save_all, threads, seed, device, out, overwrite) -> None:
     """Inpaint an image (or a folder of images) with a trained GAN by latent search."""
     import torch
@@ -159,7 +163,8 @@ def inpaint_cmd(gan, image, mask, losses, classifier, iters, optimizer, lr, rest
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = InpaintConfig(gan=gan, image=image, out=out, mask=mask, losses=losses, classifier=classifier,
+    cfg = InpaintConfig(gan=gan, image=image, out=out, mask=mask, mask_polarity=mask_polarity,
+                        losses=losses, classifier=classifier,
                         iters=iters, optimizer=optimizer, lr=lr, restarts=restarts,
                         restart_reduce=restart_reduce, blend=blend,
                         seed=seed, device=device, save_all=save_all, batch_size=batch_size,
@@ -396,8 +401,13 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
               help="Classifier checkpoint for the sem/cat losses.")
 @click.option("--eval-classifier", default=None, type=click.Path(dir_okay=False),
               help="An independent classifier: adds semantic accuracy (when the data has labels).")
-@click.option("--mask-file", default=None, type=click.Path(dir_okay=False),
-              help="npz of named (H, W) bool masks, True = known (stanford-cars-64/masks.npz).")
+@click.option("--mask-file", default=None, type=click.Path(),
+              help="npz of named (H, W) masks for every image (stanford-cars-64/masks.npz) and "
+                   "(N, H, W) per-image sets, or a folder of PNG masks (by image index or file "
+                   "name); per-image sets run as file:NAME. Bool or 0/1.")
+@click.option("--mask-polarity", type=click.Choice(["known", "hole"]), default=None,
+              help="How --mask-file and PNG masks read: known = white/1 is a known pixel; hole = "
+                   "white/1 is the hole (LaMa's convention). [default: known]")
 @click.option("--pool", default=None,
               help="Dataset spec of the training images for the nn baseline.")
 @click.option("--ce", default=None, type=click.Path(dir_okay=False),
@@ -444,7 +454,7 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
-              pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
+              mask_polarity, pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
               batch_size,
               save_images, seed, device, out, preset, dry_run, retry_errors, shard, allow_mixed,
               no_report, no_progress) -> None:
@@ -458,7 +468,7 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
     cfg = BenchConfig(
         losses=losses or None, baselines=baselines or None, masks=masks or None, data=data,
         split=split, gan=gan, classifier=classifier, eval_classifier=eval_classifier,
-        mask_file=mask_file, pool=pool, ce=ce, n=n, start=start, iters=iters, restarts=restarts,
+        mask_file=mask_file, mask_polarity=mask_polarity, pool=pool, ce=ce, n=n, start=start, iters=iters, restarts=restarts,
         restart_reduce=restart_reduce, optimizer=optimizer,
         lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
         save_images=save_images,

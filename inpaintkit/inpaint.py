@@ -38,6 +38,8 @@ class InpaintConfig:
             ``<stem>.png`` per input.
         mask: a mask spec (``center``, ``left``, ``random:0.7``, ``blocks``...) or a PNG path;
             image ``i`` of a folder gets the mask of seed ``seed + i``.
+        mask_polarity: a PNG mask's convention: ``known`` (white = known pixel, the default) or
+            ``hole`` (white = hole, as LaMa and most tools).
         losses: loss spec; default ``context,prior``, or all five terms with a classifier.
             Omitted weights take the defaults for the mask (:func:`default_weights_for_mask`).
         classifier: classifier checkpoint for ``sem``/``cat``.
@@ -56,6 +58,7 @@ class InpaintConfig:
     image: str
     out: str
     mask: str = "center"
+    mask_polarity: str = "known"
     losses: str | None = None
     classifier: str | None = None
     iters: int = 1500
@@ -256,7 +259,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
                                   seed=cfg.seed)
     except ValueError as e:
         raise InpaintError(f"bad search option: {e}") from e
-    check_mask_spec(cfg.mask)
+    check_mask_spec(cfg.mask, polarity=cfg.mask_polarity)
     spec = resolve_losses(cfg.losses, cfg.mask, cfg.classifier is not None)
     image_path = Path(cfg.image)
     folder_input = image_path.is_dir()
@@ -286,7 +289,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     y_all, notes = load_image_batch(inputs, size)
     for note in filter(None, notes):
         echo(f"note: {note} (the GAN makes {size}x{size} images)")
-    masks = make_mask(cfg.mask, size, seed=cfg.seed, batch=len(inputs))
+    masks = make_mask(cfg.mask, size, seed=cfg.seed, batch=len(inputs), polarity=cfg.mask_polarity)
     nz = int(generator.config.nz)
     k = int(cfg.restarts)
 

@@ -401,3 +401,31 @@ def test_rows_seeded_per_method_are_not_resumed_into(tmp_path):
     with pytest.raises(B.BenchError, match=r"seeding: None -> 'crn'"):
         B._check_resume({("k", "context,prior", "center"): old}, ("k", "context,prior", "center"),
                         cols, tmp_path)
+
+
+def test_lama_masks_and_a_folder_of_per_image_masks_with_hole_polarity(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "my_masks"
+    folder.mkdir()
+    holes = []
+    for i in range(3):  # white = hole (LaMa's convention), one mask per image, named by index
+        hole = np.zeros((32, 32), bool)
+        hole[2 + 3 * i: 14 + 3 * i, 4: 20 + i] = True
+        holes.append(hole)
+        Image.fromarray(hole.astype(np.uint8) * 255).save(folder / f"{i:06d}.png")
+    res = CliRunner().invoke(main, ["bench", "--dry-run", "--n", "3", "--iters", "1", "--masks", "thick",
+                                    "--mask-polarity", "hole", "--mask-file", str(folder),
+                                    "--baselines", "biharmonic", "--no-progress", "--no-report",
+                                    "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    rows = read_rows(tmp_path / "run")
+    assert sorted({r["mask"] for r in rows}) == ["file:my_masks", "thick"]
+    for r in rows:
+        if r["mask"] == "file:my_masks":
+            assert r["mask_source"] == "file:my_masks" and r["mask_polarity"] == "hole"
+            assert r["hole_fraction"] == pytest.approx(holes[r["image_id"]].mean())
+    res = CliRunner().invoke(main, ["bench", "--dry-run", "--n", "3", "--masks", "file:other",
+                                    "--mask-file", str(folder), "--baselines", "biharmonic",
+                                    "--no-progress", "--out", str(tmp_path / "run2")])
+    assert res.exit_code != 0 and "no such set" in res.output

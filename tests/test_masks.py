@@ -125,3 +125,75 @@ def test_validate_mask_errors(odd_size):
         validate_mask(good[:, 0])
     with pytest.raises(MaskError, match="torch.Tensor"):
         validate_mask(good.numpy())
+
+
+# --- LaMa-style masks ------------------------------------------------------------------------------------
+
+def test_lama_masks_grow_from_thin_to_thick_and_stay_under_half():
+    from inpaintkit.masks import LAMA_CONFIGS, LAMA_MAX_HOLE
+
+    # the configs' parameters as LaMa states them at 256 px (random_{thin,medium,thick}_256.yaml)
+    assert LAMA_CONFIGS["thin"]["irregular"]["max_width"] == 10 and LAMA_CONFIGS["thin"]["box"]["proba"] == 0
+    assert LAMA_CONFIGS["medium"]["irregular"]["max_width"] == 50
+    assert LAMA_CONFIGS["thick"]["irregular"]["max_width"] == 100
+    holes = {k: 1 - make_mask(k, 64, seed=0, batch=40).mean(dim=(1, 2, 3)) for k in ("thin", "medium", "thick")}
+    assert holes["thin"].mean() < holes["medium"].mean() < holes["thick"].mean() + 0.05
+    assert all(float(h.max()) <= LAMA_MAX_HOLE and float(h.min()) > 0 for h in holes.values())
+    # strokes are thin relative to the image: a thin mask's hole is mostly 1-3 px wide lines
+    thin = make_mask("thin", 256, seed=1)[0, 0] == 0
+    interior = thin[1:-1, 1:-1] & thin[:-2, 1:-1] & thin[2:, 1:-1] & thin[1:-1, :-2] & thin[1:-1, 2:]
+    assert interior.sum() < thin.sum()
+
+
+# --- mask files: per-image sets and polarity ----------------------------------------------------------------
+
+def _hole_at(k: int, size: int = 16) -> np.ndarray:
+    m = np.ones((size, size), bool)
+    m[k: k + 4, k: k + 4] = False
+    return m
+
+
+def test_npz_per_image_sets_and_polarity(tmp_path):
+    from inpaintkit.masks import read_mask_file
+
+    per_image = np.stack([_hole_at(k) for k in range(5)])
+    np.savez(tmp_path / "m.npz", center=_hole_at(6), mine=per_image.astype(np.uint8))
+    sets = read_mask_file(tmp_path / "m.npz")
+    assert not sets["center"].per_image and sets["mine"].per_image
+    assert np.array_equal(sets["mine"].for_images([3, 1]), per_image[[3, 1]])
+    assert np.array_equal(sets["center"].for_images([0, 4])[1], _hole_at(6))
+    with pytest.raises(MaskError, match="none for image 7"):
+        sets["mine"].for_images([7])
+    flipped = read_mask_file(tmp_path / "m.npz", polarity="hole")  # 1 = hole: the inverse
+    assert np.array_equal(flipped["mine"].for_images([2])[0], ~per_image[2])
+    np.savez(tmp_path / "bad.npz", m=per_image.astype(np.uint8) * 255)
+    with pytest.raises(MaskError, match=r"values \[0, 255\]"):
+        read_mask_file(tmp_path / "bad.npz")
+
+
+def test_png_folder_by_index_or_by_file_name(tmp_path):
+    from inpaintkit.masks import read_mask_file
+
+    by_index = tmp_path / "by_index"
+    by_index.mkdir()
+    for k in (0, 1, 2):  # white = hole, as LaMa writes them
+        Image.fromarray((~_hole_at(k)).astype(np.uint8) * 255).save(by_index / f"{k:06d}.png")
+    s = read_mask_file(by_index, polarity="hole")["by_index"]
+    assert np.array_equal(s.for_images([2, 0]), np.stack([_hole_at(2), _hole_at(0)]))
+    by_name = tmp_path / "by_name"
+    by_name.mkdir()
+    Image.fromarray(_hole_at(3).astype(np.uint8) * 255).save(by_name / "car_a.png")
+    s = read_mask_file(by_name)["by_name"]
+    assert np.array_equal(s.for_images([9], stems=["car_a"])[0], _hole_at(3))
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(by_name / "grey.png")
+    with pytest.raises(MaskError, match="grey"):
+        read_mask_file(by_name)
+
+
+def test_png_spec_polarity(tmp_path):
+    hole_white = (~_hole_at(4)).astype(np.uint8) * 255
+    Image.fromarray(hole_white).save(tmp_path / "m.png")
+    known = make_mask(str(tmp_path / "m.png"), 16, polarity="hole")[0, 0].numpy() > 0.5
+    assert np.array_equal(known, _hole_at(4))
+    with pytest.raises(MaskError, match="polarity"):
+        make_mask(str(tmp_path / "m.png"), 16, polarity="white")
