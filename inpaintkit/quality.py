@@ -73,7 +73,9 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, 
     """KID: mean and standard deviation over ``subsets`` random subsets of the unbiased MMD^2 with
     the kernel ``(x.y / C + 1)^3`` (Bińkowski et al.), through torchmetrics.
 
-    ``subset_size`` is capped at the smaller set's size; subsets are drawn with ``seed``.
+    ``subset_size`` is capped at half the smaller set's size, so that the subsets differ and the
+    standard deviation means something (a subset of the whole set is the same every time: std 0);
+    subsets are drawn with ``seed``.
     """
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -81,7 +83,7 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, 
     with warnings.catch_warnings():  # "will save all extracted features": that is the point here
         warnings.simplefilter("ignore", UserWarning)
         kid = KernelInceptionDistance(feature=_Identity(real.shape[1]), subsets=subsets,
-                                      subset_size=min(subset_size, len(real), len(fake)))
+                                      subset_size=max(2, min(subset_size, len(real) // 2, len(fake) // 2)))
     kid.update(real.double(), real=True)
     kid.update(fake.double(), real=False)
     with torch.random.fork_rng(devices=[]):

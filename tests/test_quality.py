@@ -51,6 +51,8 @@ def test_kernel_distance_is_near_zero_for_one_distribution_and_positive_for_two(
     shifted, _ = kernel_distance(x, y + 1.0, subsets=20, subset_size=300)
     assert abs(same[0]) < 0.02 and shifted > 0.2
     assert kernel_distance(x, y, subsets=20, subset_size=300) == same  # seeded subsets
+    # a subset size of the whole set would draw the same subset every time: capped at half of it
+    assert kernel_distance(x, y, subsets=20, subset_size=10**6)[1] > 0
 
 
 class _Replay(nn.Module):
