@@ -70,6 +70,56 @@ def _check_lr(ctx: click.Context, param: click.Parameter, value: float | None) -
     return value
 
 
+def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Read ``--config run.toml`` into the command's defaults (explicit options still win)."""
+    if value is None:
+        return None
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise click.BadParameter("reading TOML needs Python 3.11, or the tomli package") from None
+    try:
+        with open(value, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise click.BadParameter(f"cannot read {value}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise click.BadParameter(f"{value} is not valid TOML: {e}") from None
+    params = {p.name: p for p in ctx.command.params if p.name != "config"}
+    names = set(params)
+    values = {str(k).replace("-", "_"): v for k, v in data.items()}
+    for k, v in values.items():  # a repeatable option may be given one value: masks = "center"
+        if k in params and getattr(params[k], "multiple", False) and not isinstance(v, list):
+            values[k] = [v]
+    unknown = sorted(k for k in data if str(k).replace("-", "_") not in names)
+    if unknown:
+        raise click.BadParameter(f"{value}: unknown key(s) {', '.join(unknown)}; the keys are the "
+                                 f"options of '{ctx.info_name}' (e.g. batch-size = 64)")
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return value
+
+
+def _config_option():
+    """``--config FILE.toml``: the same keys as the options, as defaults; copied into the run."""
+    return click.option("--config", "config", default=None, is_eager=True, callback=_load_config,
+                        type=click.Path(dir_okay=False),
+                        help="A TOML file of option values (keys as the options: iters = 100, "
+                             "batch-size = 32); options given on the command line win. Copied "
+                             "into the run folder as config.toml.")
+
+
+def _keep_config(config: str | None, out: str | os.PathLike) -> None:
+    if config:
+        from pathlib import Path
+
+        from ._utils import atomic_write_bytes
+
+        atomic_write_bytes(Path(out) / "config.toml", Path(config).read_bytes())
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
                                            "max_content_width": 100})
 @click.version_option(__version__, prog_name="inpaintkit")
@@ -212,6 +262,7 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 
 
 @main.command("train-gan")
+@_config_option()
 @click.option("--data", default="synthetic-cars", show_default=True, help="Dataset spec (inpaintkit data list).")
 @click.option("--arch", default="dcgan_64", show_default=True, help="DCGAN variant (inpaintkit models).")
 @click.option("--iters", default=8000, show_default=True, type=click.IntRange(1))
@@ -252,7 +303,7 @@ def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @_device_option()
 @click.option("--dry-run", is_flag=True, help="A few steps of dcgan_test on 32x32 data, for CI.")
-def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, no_flip,
+def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, no_flip,
                   precision, channels_last, sample_every, ckpt_every, snapshot_every, ema, diffaug, spectral_norm,
                   gan_loss, fd_data, fd_classifier, fd_split, fd_start, fd_n_real, fd_n, threads, out, resume, seed,
                   device, dry_run) -> None:
@@ -277,6 +328,8 @@ def train_gan_cmd(data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel
                          fd_classifier=fd_classifier, fd_split=fd_split, fd_start=fd_start, fd_n_real=fd_n_real,
                          fd_n=fd_n)
     path = train_gan(cfg, out, resume=resume, device=device)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _keep_config(config, out)
     click.echo(f"checkpoint: {path}")
 
 
@@ -385,6 +438,7 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
 
 
 @main.command("bench")
+@_config_option()
 @click.option("--losses", multiple=True,
               help="A loss set to benchmark, e.g. context,prior,sem,cat; repeat for several. Each "
                    "is one method, labelled by its spec.")
@@ -453,7 +507,7 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
                    "[default: refuse, naming the differing settings]")
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
+def bench_cmd(config, losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
               mask_polarity, pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
               batch_size,
               save_images, seed, device, out, preset, dry_run, retry_errors, shard, allow_mixed,
@@ -476,11 +530,13 @@ def bench_cmd(losses, baselines, masks, data, split, gan, classifier, eval_class
         retry_errors=retry_errors, allow_mixed=allow_mixed, shard=shard, progress=not no_progress,
         report=not no_report)
     try:
-        run_bench(cfg, echo=click.echo)
+        result = run_bench(cfg, echo=click.echo)
     except BenchError as e:
         raise click.UsageError(str(e)) from e
     except BenchFailed as e:
         raise click.ClickException(str(e)) from e
+    if int(os.environ.get("RANK", "0")) == 0:
+        _keep_config(config, result.out)
 
 
 @main.command("merge")
@@ -522,6 +578,7 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
 
 
 @main.command("train-classifier")
+@_config_option()
 @click.option("--data", required=True, help="Labelled training data spec, e.g. npz:PATH/train.npz.")
 @click.option("--arch", default="googlenet", show_default=True,
               help="googlenet (ETH recipe), googlenet_tiny, or timm:NAME.")
@@ -563,7 +620,7 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
 @click.option("--best-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
               show_default=True, help="Storage dtype of best.pt (loading restores fp32).")
 @click.option("--dry-run", is_flag=True, help="2 batches per epoch, at most 2 epochs.")
-def train_classifier_cmd(data, arch, epochs, out, val, resume, seed, device, batch_size, lr, optimizer,
+def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, device, batch_size, lr, optimizer,
                          weight_decay, schedule, milestones, min_lr, warmup_epochs, aux_weight,
                          label_smoothing, flip, crop, pad, crop_scale, jitter, mixup, cutmix, mix_prob,
                          model_kwargs, pretrained, image_size, bf16, channels_last, threads, best_dtype,
@@ -587,6 +644,8 @@ def train_classifier_cmd(data, arch, epochs, out, val, resume, seed, device, bat
     except (ValueError, TypeError) as e:
         raise click.UsageError(str(e)) from e
     result = train_classifier(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _keep_config(config, out)
     click.echo(f"best top-1 {result['best_top1']:.4f} at epoch {result['best_epoch']}; "
                f"checkpoints in {result['out']}")
 

@@ -429,3 +429,23 @@ def test_lama_masks_and_a_folder_of_per_image_masks_with_hole_polarity(tmp_path)
                                     "--mask-file", str(folder), "--baselines", "biharmonic",
                                     "--no-progress", "--out", str(tmp_path / "run2")])
     assert res.exit_code != 0 and "no such set" in res.output
+
+
+def test_config_file_gives_the_defaults_and_is_copied(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('dry-run = true\nn = 2\niters = 1\nmasks = "center"\nbaselines = ["yeh", "biharmonic"]\n'
+                    'no_progress = true\nno-report = true\nseed = 3\n')
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["bench", "--config", str(toml), "--seed", "4", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((out / "meta.json").read_text())["config"]
+    assert (meta["n"], meta["iters"], meta["masks"], meta["baselines"]) == (2, 1, ["center"], ["yeh", "biharmonic"])
+    assert meta["seed"] == 4  # the command line wins over the file
+    assert (out / "config.toml").read_text() == toml.read_text()
+    assert {r["method"] for r in read_rows(out)} == {"yeh", "biharmonic"}
+    toml.write_text("itres = 3\n")
+    res = CliRunner().invoke(main, ["bench", "--config", str(toml), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "unknown key(s) itres" in res.output
+    toml.write_text("iters = [\n")
+    res = CliRunner().invoke(main, ["bench", "--config", str(toml), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "not valid TOML" in res.output and not (tmp_path / "x").exists()

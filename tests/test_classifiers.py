@@ -386,6 +386,25 @@ def test_cli_train_and_eval(tmp_path, data):
     assert res.exit_code != 0 and "crop_scale" in res.output
 
 
+def test_cli_config_file(tmp_path, data):
+    import json
+
+    from click.testing import CliRunner
+
+    from inpaintkit.cli import main
+
+    train, _ = data
+    toml = tmp_path / "clf.toml"
+    toml.write_text(f'data = "{train}"\narch = "googlenet_tiny"\nmodel-kwargs = \'{{"width": 0.125}}\'\n'
+                    f'epochs = 1\nbatch-size = 16\ndry-run = true\nflip = false\nseed = 5\n')
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(main, ["train-classifier", "--config", str(toml), "--seed", "6", "--out", str(out)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["arch"], config["batch_size"], config["flip"], config["seed"]) == ("googlenet_tiny", 16, False, 6)
+    assert (out / "config.toml").read_text() == toml.read_text()
+
+
 def test_python_m_classifiers_is_an_alias():
     r = subprocess.run([sys.executable, "-m", "classifiers", "--help"], capture_output=True, text=True,
                        timeout=120)

@@ -358,3 +358,17 @@ def test_snapshots_are_scored_by_fd_r18_and_the_rows_survive_a_resume(tiny_npz, 
     bad.snapshot_every = 0
     with pytest.raises(ValueError, match="--snapshot-every"):
         train_gan(bad, tmp_path / "bad", progress=False)
+
+
+def test_config_file(tiny_npz, tmp_path):
+    toml = tmp_path / "gan.toml"
+    toml.write_text(f'data = "{tiny_npz}"\narch = "dcgan_test"\niters = 3\nbatch-size = 8\nsample-every = 3\n'
+                    f'ckpt-every = 3\nseed = 2\nno-flip = true\n')
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["train-gan", "--config", str(toml), "--iters", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    import json
+
+    config = json.loads((out / "config.json").read_text())
+    assert (config["iters"], config["batch_size"], config["seed"], config["flip"]) == (2, 8, 2, False)
+    assert (out / "config.toml").read_text() == toml.read_text()
