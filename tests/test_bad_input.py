@@ -215,6 +215,11 @@ CASES = [
                           "--no-progress --out {OUT}", "--lr"),
 ]
 
+# the issue's own spelling, where /proc exists (a folder nothing may create anything in)
+if Path("/proc").is_dir():
+    CASES += [(f"{name}-proc", cmd.replace("{UNWRITABLE}", "/proc/x"), "cannot write --out")
+              for name, cmd, _ in list(CASES) if name.endswith("-unwritable")]
+
 # --device tpu everywhere, and --device cuda where there is no GPU
 _DEVICE_COMMANDS = {
     "inpaint": "inpaint --gan {G} --image {X} --iters 1 --out {OUT}/o.png",
