@@ -692,6 +692,43 @@ class Report:
         return [f for f in self.files if f.name.startswith("grid_") and f.suffix == ".png"]
 
 
+def _breakdowns(df, out_dir: Path, reference: str, methods, masks, labels, output: str, n_boot: int,
+                seed: int) -> tuple[str, list[Path]]:
+    """The paired-difference and hole-size sections of the report, and their CSV files."""
+    from ._utils import atomic_write_text
+    from .breakdowns import hole_ratio_table, markdown_breakdown, paired_differences
+
+    md, files = "", []
+    diffs = paired_differences(df, reference, methods=methods, masks=masks, output=output,
+                               n_resamples=n_boot, seed=seed)
+    if not diffs.empty:
+        def cell(r):
+            d = _DECIMALS.get(r["key"], 3)
+            return f"{r['diff']:+.{d}f} [{_fmt(r['ci_low'], d)}, {_fmt(r['ci_high'], d)}]"
+
+        diffs = diffs.assign(metric_label=diffs["metric"].map(lambda m: METRIC_LABELS.get(m, m)))
+        md += (f"\n### Paired differences against {reference}\n\n"
+               + markdown_breakdown(diffs.rename(columns={"metric": "key", "metric_label": "metric"}),
+                                    ("mask", "metric"), labels, fmt=cell)
+               + f"\nMean of the per-image differences (method - {reference}) over the images both "
+               f"scored, with a 95% BCa bootstrap CI ({n_boot} resamples, scipy.stats.bootstrap); "
+               f"an interval that excludes 0 gives the sign of the difference and bounds its size.\n")
+        files.append(out_dir / "differences.csv")
+        atomic_write_text(files[-1], diffs.drop(columns="metric_label").to_csv(index=False))
+    holes = hole_ratio_table(df, methods=methods, masks=masks)
+    if not holes.empty:
+        def mean_n(r):
+            return f"{_fmt(r['mean'], _DECIMALS.get(r['key'], 3))} ({r['n']})"
+
+        shown = holes.assign(key=holes["metric"], metric=holes["metric"].map(lambda m: METRIC_LABELS.get(m, m)))
+        md += ("\n### By hole size\n\n" + markdown_breakdown(shown, ("mask", "hole", "metric"), labels, fmt=mean_n)
+               + "\nMean (images) per bin of the hole ratio (the fraction of missing pixels), for the "
+               "masks whose hole size varies from image to image, in LaMa's 10% bins.\n")
+        files.append(out_dir / "hole_ratio.csv")
+        atomic_write_text(files[-1], holes.to_csv(index=False))
+    return md, files
+
+
 class ReportError(ValueError):
     """A run whose rows cannot be reported: every row failed, or a meta.json that is not JSON."""
 
@@ -790,8 +827,13 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
         md += "\n### Semantic accuracy\n\n" + markdown_table(acc_cells, acc_footer)
         tex += "\n" + latex_table(acc_cells, caption=acc_footer, label="tab:semantic-accuracy")
         tidy = pd.concat([summary, acc.assign(run=run_dir.name)], ignore_index=True)
-    stem = "compare_" + _slug(Path(compare).name) if compare is not None else "table"
     files = []
+    if compare is None:
+        extra_md, extra_files = _breakdowns(df, out_dir, reference, methods, masks, labels, output,
+                                            n_boot, seed)
+        md += extra_md
+        files += extra_files
+    stem = "compare_" + _slug(Path(compare).name) if compare is not None else "table"
     for suffix, text in ((".md", md), (".csv", tidy.to_csv(index=False)), (".tex", tex)):
         files.append(out_dir / f"{stem}{suffix}")
         atomic_write_text(files[-1], text)
