@@ -30,7 +30,7 @@ import copy
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -445,8 +445,8 @@ def _channels_last_inputs(prepared: PreparedInputs) -> PreparedInputs:
             return t.contiguous(memory_format=torch.channels_last)
         return t
 
-    return PreparedInputs(cl(prepared.y), cl(prepared.mask), cl(prepared.inverse),
-                          {n: {k: cl(v) for k, v in st.items()} for n, st in prepared.states.items()})
+    return replace(prepared, y=cl(prepared.y), mask=cl(prepared.mask), inverse=cl(prepared.inverse),
+                   states={n: {k: cl(v) for k, v in st.items()} for n, st in prepared.states.items()})
 
 
 def _step_function(loss: CompositeLoss, generator: nn.Module, discriminator: nn.Module | None,
@@ -542,7 +542,8 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
         y = y.repeat_interleave(k, 0)
         if mask.dim() == 4 and mask.shape[0] == b and b > 1:
             mask = mask.repeat_interleave(k, 0)
-    prepared = loss.prepare(y, mask)  # validates y and mask
+    # validates y and mask; computes the fixed targets of sem[known]/cat[known] once
+    prepared = loss.prepare(y, mask, feature_chunk=config.feature_chunk_for(device))
 
     names = loss.names
     z = _initial_z(z_init, b, k, nz, config.seed).to(device, dtype).requires_grad_(True)

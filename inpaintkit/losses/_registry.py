@@ -32,10 +32,18 @@ INPUTS: dict[str, str] = {
     "feat_composite": "{layer: (B, C, h, w)} feature-network activations on y'",
     "logits_g": "(B, classes) feature-network logits on G(z)",
     "logits_composite": "(B, classes) feature-network logits on y'",
+    "masked_g": "(B, 3, H, W) M*G(z): G(z) with the hole at 0, the value y has there",
+    "feat_masked_g": "{layer: (B, C, h, w)} feature-network activations on M*G(z)",
+    "logits_masked_g": "(B, classes) feature-network logits on M*G(z)",
+    "feat_y": "{layer: (B, C, h, w)} feature-network activations on M*y (hole at 0), computed "
+              "once per search, without gradient",
+    "logits_y": "(B, classes) feature-network logits on M*y (hole at 0), computed once per "
+                "search, without gradient",
 }
 
 #: Inputs that need a feature network (a classifier); see :mod:`inpaintkit.features`.
-FEATURE_INPUTS = frozenset({"feat_g", "feat_composite", "logits_g", "logits_composite"})
+FEATURE_INPUTS = frozenset({"feat_g", "feat_composite", "logits_g", "logits_composite",
+                            "feat_masked_g", "logits_masked_g", "feat_y", "logits_y"})
 
 
 class LossTerm(nn.Module):
@@ -50,6 +58,9 @@ class LossTerm(nn.Module):
         requires: the named inputs the term reads.
         modes: words accepted bare inside the spec's brackets (``context[l2]``); they are passed
             as the constructor's ``mode`` argument. The first one is the default.
+        mode_requires: ``{mode: inputs}`` for the modes that read other inputs than ``requires``
+            (which describes the default mode); such a term sets ``self.requires`` from it in
+            ``__init__``, so the composite builds what the chosen mode reads.
         default_weight: the weight used when the spec gives none (set by :func:`register_loss`).
 
     Optional hooks:
@@ -66,6 +77,7 @@ class LossTerm(nn.Module):
     name: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset()
     modes: ClassVar[tuple[str, ...]] = ()
+    mode_requires: ClassVar[dict[str, frozenset[str]]] = {}
     default_weight: ClassVar[float] = 1.0
 
     @property
@@ -115,12 +127,16 @@ def register_loss(name: str, *, weight: float = 1.0):
     def wrap(cls: type[LossTerm]) -> type[LossTerm]:
         if not (isinstance(cls, type) and issubclass(cls, LossTerm)):
             raise TypeError(f"register_loss({name!r}) decorates LossTerm subclasses, got {cls!r}")
-        unknown = set(cls.requires) - set(INPUTS)
+        unknown = set(cls.requires).union(*cls.mode_requires.values()) - set(INPUTS)
         if unknown:
             raise ValueError(f"loss {name!r} requires unknown inputs {sorted(unknown)}; "
                              f"the named inputs are: {', '.join(INPUTS)}")
         if not cls.requires:
             raise ValueError(f"loss {name!r} must declare the inputs it reads in `requires`")
+        stray = set(cls.mode_requires) - set(cls.modes)
+        if stray:
+            raise ValueError(f"loss {name!r} gives mode_requires for {sorted(stray)}, which are not "
+                             f"among its modes {cls.modes}")
         if cls.modes and "mode" not in inspect.signature(cls.__init__).parameters:
             raise TypeError(f"loss {name!r} declares modes {cls.modes} but its __init__ takes no `mode`")
         LOSSES.register(name)(cls)

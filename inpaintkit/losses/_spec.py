@@ -330,8 +330,13 @@ def describe_losses() -> str:
         doc = (cls.__doc__ or "").strip().splitlines()
         if doc:
             lines.append(f"{'':11s}{doc[0].replace('``', '')}")
+        for mode, reads in cls.mode_requires.items():
+            lines.append(f"{'':11s}[{mode}] reads {', '.join(sorted(reads))}")
     lines += ["", "Spec: NAME[mode,key=value]=WEIGHT joined by commas, e.g. "
-              "context[l2],prior=0.003,sem[layers=inception3b+inception4b]=1e5",
+              "context[l2],prior=0.003,sem[layers=inception3b+inception4b]=1e5 or "
+              "context,prior,sem[known],cat[known]=auto:0.3",
+              "feat_y, logits_y: the classifier on M*y (the hole at 0), computed once per search "
+              "without gradient: fixed targets.",
               "Omitted weights take 'weight' ('random' for random masks); NAME=auto:R sets the "
               "weight per image at the first step so that the term's z-gradient is R times the "
               "context term's."]

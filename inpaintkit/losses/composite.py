@@ -2,9 +2,11 @@
 
 Per step the composite builds each named input of :data:`~inpaintkit.losses.INPUTS` at most once,
 and only if some term requires it: ``G(z)`` once; the discriminator once on ``G(z)`` and ``y'``
-together (one batch of 2B); the feature network once on both, for the union of the layers the
-terms read. Mask-only constants (the context weights, the hole-zeroed image) are computed once per
-search by :meth:`CompositeLoss.prepare`.
+together (one batch of 2B); the feature network once on whichever of ``G(z)``, ``y'`` and
+``M*G(z)`` the terms read (one batch of up to 3B), for the union of the layers the terms read.
+Constants (the context weights, the hole-zeroed image, and the feature network's outputs on
+``M*y`` that ``sem[known]``/``cat[known]`` compare against) are computed once per search by
+:meth:`CompositeLoss.prepare`.
 
 When no term reads the logits (``sem`` without ``cat``) and the feature network's ``forward``
 takes a ``logits`` argument, it is called with ``logits=False``: such a network may stop after
@@ -12,8 +14,8 @@ the deepest requested layer and return ``(features, None)``.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
-
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -28,7 +30,14 @@ from ._spec import AutoWeight, LossSpecError, format_loss_spec, parse_loss_spec
 __all__ = ["CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted"]
 
 _COMPOSITE_INPUTS = frozenset({"composite", "d_composite", "feat_composite", "logits_composite"})
-_G_INPUTS = frozenset({"g", "d_g", "feat_g", "logits_g"}) | _COMPOSITE_INPUTS
+_MASKED_G_INPUTS = frozenset({"masked_g", "feat_masked_g", "logits_masked_g"})
+_G_INPUTS = frozenset({"g", "d_g", "feat_g", "logits_g"}) | _COMPOSITE_INPUTS | _MASKED_G_INPUTS
+#: The feature network's per-step branches: (image input, features input, logits input).
+_FEATURE_BRANCHES = (("g", "feat_g", "logits_g"),
+                     ("composite", "feat_composite", "logits_composite"),
+                     ("masked_g", "feat_masked_g", "logits_masked_g"))
+#: Feature-network outputs on the hole-zeroed y: fixed for a search, computed by ``prepare``.
+_FIXED_INPUTS = frozenset({"feat_y", "logits_y"})
 
 
 def _skips_logits(net: nn.Module) -> bool:
@@ -68,14 +77,37 @@ def check_corrupted(y: torch.Tensor, mask: torch.Tensor, name: str = "y") -> tor
     return m
 
 
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module):
+    """``net`` in eval mode (no dropout, BatchNorm on running statistics), restored on exit."""
+    training = [(m, m.training) for m in net.modules()]
+    net.eval()
+    try:
+        yield
+    finally:
+        for m, flag in training:
+            m.train(flag)
+
+
 @dataclass
 class PreparedInputs:
-    """What stays constant during a search: the hole-zeroed image, the mask, term constants."""
+    """What stays constant during a search: the hole-zeroed image, the mask, term constants.
+
+    Attributes:
+        y: ``(B, 3, H, W)``, the hole at 0 (which makes it ``M*y``).
+        mask: ``(B|1, 1, H, W)`` float, 1 = known.
+        inverse: ``1 - mask``.
+        states: ``{term: {name: value}}`` from each term's ``prepare`` hook.
+        fixed: named inputs (:data:`~inpaintkit.losses.INPUTS`) computed once per search, without
+            gradient: ``feat_y`` and ``logits_y``, the feature network on ``y``, when a term reads
+            them. Passed to every term at every step.
+    """
 
     y: torch.Tensor
     mask: torch.Tensor
     inverse: torch.Tensor  # 1 - mask
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
 
     @property
     def batch(self) -> int:
@@ -185,16 +217,42 @@ class CompositeLoss(nn.Module):
 
     # --- evaluation -------------------------------------------------------------------------------
 
-    def prepare(self, y: torch.Tensor, mask: torch.Tensor) -> PreparedInputs:
+    def prepare(self, y: torch.Tensor, mask: torch.Tensor,
+                feature_chunk: int | None = None) -> PreparedInputs:
         """Validate ``(y, mask)`` and compute the per-search constants.
 
         ``y``'s hole is replaced by zeros here (with ``torch.where``, so NaN there never reaches a
-        product), which makes the composite ``M*y + (1-M)*G(z)`` equal to ``y + (1-M)*G(z)``.
+        product), which makes the composite ``M*y + (1-M)*G(z)`` equal to ``y + (1-M)*G(z)``, and
+        ``y`` itself the masked image ``M*y`` with its hole at 0 (mid-grey).
+
+        When a term reads ``feat_y``/``logits_y`` (``sem[known]``, ``cat[known]``), the attached
+        feature network runs once here on that ``M*y``, in eval mode and without gradient, in
+        fp32 (or y's dtype): the fixed targets of the whole search, cached in
+        :attr:`PreparedInputs.fixed`. Each image's target depends on that image alone.
+
+        Args:
+            y: ``(B, 3, H, W)`` corrupted images in [-1, 1]; the hole's values are never read.
+            mask: ``(B|1, 1, H, W)``, 1 = known.
+            feature_chunk: run the feature network on at most this many images per call (see
+                :meth:`evaluate`).
         """
         m = check_corrupted(y, mask)
         y_known = torch.where(m > 0, y, torch.zeros((), dtype=y.dtype, device=y.device))
         states = {n: t.prepare(y_known, m) for n, t in self.terms.items()}
-        return PreparedInputs(y_known, m, 1.0 - m, states)
+        return PreparedInputs(y_known, m, 1.0 - m, states, self._fixed_inputs(y_known, feature_chunk))
+
+    def _fixed_inputs(self, y_known: torch.Tensor, chunk: int | None) -> dict[str, Any]:
+        """``feat_y``/``logits_y``: the attached feature network on the hole-zeroed ``y``."""
+        if not self.requires & _FIXED_INPUTS:
+            return {}
+        net = self.feature_net
+        if net is None:
+            raise LossSpecError("this loss reads classifier features; it needs a feature network")
+        kw = {} if "logits_y" in self.requires or not _skips_logits(net) else {"logits": False}
+        run = net if chunk is None else functools.partial(_chunked, net, chunk)
+        with torch.no_grad(), _eval_mode(net):
+            feats, logits = run(y_known, self.feature_layers, **kw)
+        return {"feat_y": feats, "logits_y": logits}
 
     def evaluate(self, z: torch.Tensor, generator: nn.Module, discriminator: nn.Module | None,
                  prepared: PreparedInputs, feature_net: nn.Module | None = None,
@@ -244,6 +302,14 @@ class CompositeLoss(nn.Module):
             inputs["g"] = g
             if req & _COMPOSITE_INPUTS:
                 inputs["composite"] = torch.addcmul(prepared.y, prepared.inverse, g)
+            if req & _MASKED_G_INPUTS:  # the hole at 0, as in the hole-zeroed y
+                inputs["masked_g"] = g * prepared.mask
+        if req & _FIXED_INPUTS:
+            missing = (req & _FIXED_INPUTS) - set(prepared.fixed)
+            if missing:
+                raise ValueError(f"the prepared inputs lack {sorted(missing)}: prepare them with "
+                                 f"this loss's prepare()")
+            inputs.update(prepared.fixed)
         self._run_shared(inputs, req, "d_", ("d_g", "d_composite"), discriminator, b)
         if req & FEATURE_INPUTS:
             self._run_features(inputs, req, b, feature_net, feature_chunk)
@@ -353,28 +419,28 @@ class CompositeLoss(nn.Module):
             inputs[keys[1]] = net(inputs["composite"])
 
     def _run_features(self, inputs, req, b, net=None, chunk: int | None = None) -> None:
+        """The feature network once, on the per-step images the terms read (``G(z)``, ``y'``,
+        ``M*G(z)``) stacked into one batch."""
+        branches = [br for br in _FEATURE_BRANCHES if req & set(br[1:])]
+        if not branches:  # only the fixed feat_y/logits_y, computed by prepare()
+            return
         net = self.feature_net if net is None else net
         if net is None:
             raise LossSpecError("this loss reads classifier features; it needs a feature network")
         layers = self.feature_layers
-        want_g = bool(req & {"feat_g", "logits_g"})
-        want_c = bool(req & {"feat_composite", "logits_composite"})
         # No term reads the logits (e.g. sem without cat): a network that can stop after the
         # deepest requested layer saves the rest of its forward pass (GoogLeNet, sem on
         # inception3b/4b: about a quarter of the step's FLOPs).
-        kw = {} if req & {"logits_g", "logits_composite"} or not _skips_logits(net) else {"logits": False}
+        wants_logits = any(br[2] in req for br in branches)
+        kw = {} if wants_logits or not _skips_logits(net) else {"logits": False}
         if chunk is not None:
             net = functools.partial(_chunked, net, chunk)
-        if want_g and want_c:
-            feats, logits = net(torch.cat([inputs["g"], inputs["composite"]]), layers, **kw)
-            inputs["feat_g"] = {k: v[:b] for k, v in feats.items()}
-            inputs["feat_composite"] = {k: v[b:] for k, v in feats.items()}
-            if logits is not None:
-                inputs["logits_g"], inputs["logits_composite"] = logits[:b], logits[b:]
-        elif want_g:
-            inputs["feat_g"], inputs["logits_g"] = net(inputs["g"], layers, **kw)
-        else:
-            inputs["feat_composite"], inputs["logits_composite"] = net(inputs["composite"], layers, **kw)
+        images = [inputs[br[0]] for br in branches]
+        feats, logits = net(torch.cat(images) if len(images) > 1 else images[0], layers, **kw)
+        for i, (_, feat_key, logits_key) in enumerate(branches):
+            rows = slice(i * b, (i + 1) * b)
+            inputs[feat_key] = {k: v[rows] for k, v in feats.items()}
+            inputs[logits_key] = None if logits is None else logits[rows]
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, generator: nn.Module,
                 discriminator: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -1,5 +1,8 @@
 """The five loss terms of SPEC.md: ``context``, ``prior``, ``inpaint``, ``sem`` and ``cat``.
 
+``sem[known]`` and ``cat[known]`` compare against fixed targets computed from the known pixels
+only: see :class:`SemanticLoss` and :class:`CategoricalLoss`.
+
 Every term is unweighted and returns one value per image, summed (not averaged) over pixels and
 features as in the reference TensorFlow code, so that the papers' weights mean the same here.
 
@@ -159,26 +162,45 @@ def _as_tuple(x) -> tuple:
 
 @register_loss("sem", weight=150.0)
 class SemanticLoss(LossTerm):
-    """Semantic loss: ``sum_l w_l ||F_l(G(z)) - F_l(y')||^2 / ||F_l(y')||^2``.
+    """Semantic loss: classifier features of G(z) against y' (``[known]``: M*G(z) against fixed M*y).
 
-    Both branches carry gradient. The denominator is clamped to ``eps`` so an all-zero
-    activation (possible after a ReLU) gives a finite value.
+    ``sum_l w_l ||F_l(a) - F_l(b)||^2 / ||F_l(b)||^2`` over classifier layers l. Modes (the pair of images compared):
+
+    - ``paper`` (default): ``a = G(z)``, ``b = y'``, the composite, as in the ETH extension. Both
+      branches carry gradient.
+    - ``known`` (``sem[known]``): a perceptual context loss, ``a = M*G(z)``, ``b = M*y``: both
+      images masked the same way, the hole at 0 (mid-grey in [-1, 1]), so that only the known
+      pixels are compared, in feature space. The ``M*y`` branch is a fixed target: the composite
+      loss computes its features once per search, without gradient (the ``feat_y`` input, see
+      :meth:`~inpaintkit.losses.CompositeLoss.prepare`); the denominator is therefore a constant.
+
+    The denominator is clamped to ``eps`` so an all-zero activation (possible after a ReLU) gives
+    a finite value.
 
     Args:
+        mode: ``paper`` or ``known``, see above.
         layers: feature-network layer names; default the network's ``default_layers``
             (inception3b and inception4b for the ETH GoogLeNet).
         weights: one weight per layer (default 1 each), or a single weight for all.
         eps: denominator floor.
 
     References:
-        The ETH extension, Eq. 2.
+        The ETH extension, Eq. 2 (``paper``). ``known`` is inpaintkit's own: it follows the
+        class-relevant features of the known region instead of those of ``y'``, which the search
+        itself fills.
     """
 
     requires = frozenset({"feat_g", "feat_composite"})
+    modes = ("paper", "known")
+    mode_requires = {"known": frozenset({"feat_masked_g", "feat_y"})}
 
-    def __init__(self, layers: Sequence[str] | str | None = None,
+    def __init__(self, mode: str = "paper", layers: Sequence[str] | str | None = None,
                  weights: Sequence[float] | float | None = None, eps: float = 1e-12) -> None:
         super().__init__()
+        if mode not in self.modes:
+            raise ValueError(f"sem mode must be one of {self.modes}, got {mode!r}")
+        self.mode = mode
+        self.requires = self.mode_requires.get(mode, type(self).requires)
         self.layers = _as_tuple(layers)
         self._weights = tuple(float(w) for w in _as_tuple(weights))
         self.eps = float(eps)
@@ -216,12 +238,20 @@ class SemanticLoss(LossTerm):
                              f"{type(feature_net).__name__} has {list(feature_net.layer_names)}")
         self._check_weights()
 
-    def forward(self, feat_g: dict, feat_composite: dict, **_) -> torch.Tensor:
+    def forward(self, feat_g: dict | None = None, feat_composite: dict | None = None,
+                feat_masked_g: dict | None = None, feat_y: dict | None = None, **_) -> torch.Tensor:
         if not self.layers:
             raise RuntimeError("sem has no layers: attach a feature network first (build_loss does)")
+        if self.mode == "known":
+            if feat_y is None:
+                raise ValueError("sem[known] needs feat_y, the features of M*y: evaluate it on "
+                                 "inputs from CompositeLoss.prepare")
+            current, target = feat_masked_g, {k: v.detach() for k, v in feat_y.items()}
+        else:
+            current, target = feat_g, feat_composite
         total = None
         for name, w in zip(self.layers, self.layer_weights):
-            a, b = _at_least_fp32(feat_g[name]), _at_least_fp32(feat_composite[name])
+            a, b = _at_least_fp32(current[name]), _at_least_fp32(target[name])
             num = (a - b).square().flatten(1).sum(1)
             den = b.square().flatten(1).sum(1).clamp_min(self.eps)
             term = w * (num / den)
@@ -229,29 +259,65 @@ class SemanticLoss(LossTerm):
         return total
 
     def spec_options(self) -> dict:
-        out: dict = {"layers": self.layers} if self.layers else {}
+        out: dict = {"mode": self.mode} if self.mode != "paper" else {}
+        if self.layers:
+            out["layers"] = self.layers
         if any(w != 1.0 for w in self.layer_weights):
             out["weights"] = self.layer_weights
         return out
 
     def extra_repr(self) -> str:
-        return f"layers={self.layers}, weights={self.layer_weights}"
+        return f"mode={self.mode!r}, layers={self.layers}, weights={self.layer_weights}"
 
 
 @register_loss("cat", weight=8.0)
 class CategoricalLoss(LossTerm):
-    """Categorical loss: symmetric KL between the classifier's softmax on ``G(z)`` and on ``y'``.
+    """Categorical loss: symmetric KL, softmax on y' vs on G(z) (``[known]``: vs fixed one on M*y).
 
-    ``KL(p||q) + KL(q||p) = sum_c (p_c - q_c) (log p_c - log q_c)``, from log-softmax, so an
+    ``KL(p||q) + KL(q||p) = sum_c (p_c - q_c) (log p_c - log q_c)``, with ``q`` the softmax on
+    the composite ``y' = M*y + (1-M)*G(z)`` and ``p`` the reference, from log-softmax, so an
     underflowing probability gives no NaN (no epsilon needed).
 
+    Modes (the reference ``p``):
+
+    - ``paper`` (default): the softmax on ``G(z)``, as in the ETH extension; both sides carry
+      gradient, so ``y'`` and ``G(z)`` are pulled towards each other, neither towards a class.
+    - ``known`` (``cat[known]``): a fixed class signal from the known pixels, the softmax on
+      ``M*y`` (the hole at 0, mid-grey in [-1, 1]), computed once per search without gradient
+      (the ``logits_y`` input, see :meth:`~inpaintkit.losses.CompositeLoss.prepare`). Only ``q``,
+      the composite's softmax, carries gradient: the fill is pulled towards the class the known
+      pixels suggest. A classifier trained on masked inputs gives the most useful target.
+
+    Args:
+        mode: ``paper`` or ``known``, see above.
+
     References:
-        The ETH extension, Eq. 3.
+        The ETH extension, Eq. 3 (``paper``). ``known`` is inpaintkit's own.
     """
 
     requires = frozenset({"logits_g", "logits_composite"})
+    modes = ("paper", "known")
+    mode_requires = {"known": frozenset({"logits_composite", "logits_y"})}
 
-    def forward(self, logits_g: torch.Tensor, logits_composite: torch.Tensor, **_) -> torch.Tensor:
-        lp = F.log_softmax(_at_least_fp32(logits_g), dim=1)
+    def __init__(self, mode: str = "paper") -> None:
+        super().__init__()
+        if mode not in self.modes:
+            raise ValueError(f"cat mode must be one of {self.modes}, got {mode!r}")
+        self.mode = mode
+        self.requires = self.mode_requires.get(mode, type(self).requires)
+
+    def spec_options(self) -> dict:
+        return {"mode": self.mode} if self.mode != "paper" else {}
+
+    def forward(self, logits_composite: torch.Tensor, logits_g: torch.Tensor | None = None,
+                logits_y: torch.Tensor | None = None, **_) -> torch.Tensor:
+        if self.mode == "known":
+            if logits_y is None:
+                raise ValueError("cat[known] needs logits_y, the logits on M*y: evaluate it on "
+                                 "inputs from CompositeLoss.prepare")
+            ref = logits_y.detach()
+        else:
+            ref = logits_g
+        lp = F.log_softmax(_at_least_fp32(ref), dim=1)
         lq = F.log_softmax(_at_least_fp32(logits_composite), dim=1)
         return ((lp.exp() - lq.exp()) * (lp - lq)).sum(1)
