@@ -66,6 +66,14 @@ def _sym_kl(c: float) -> float:
     return float(((np.exp(lp) - np.exp(lq)) * (lp - lq)).sum())
 
 
+def _sym_kl_to_known(c: float) -> float:
+    # cat[known]: the reference is the softmax on M*y (mean 192*A/256, fixed), not on G(z)
+    m_comp = (N_KNOWN * A + N_HOLE * c) / 256
+    lp = np.log(np.exp([0.0, 4 * N_KNOWN * A / 256]) / np.exp([0.0, 4 * N_KNOWN * A / 256]).sum())
+    lq = np.log(np.exp([0.0, 4 * m_comp]) / np.exp([0.0, 4 * m_comp]).sum())
+    return float(((np.exp(lp) - np.exp(lq)) * (lp - lq)).sum())
+
+
 HAND = {  # spec -> value as a function of G's constant c, worked out on paper
     "context[l1]": lambda c: 3 * N_KNOWN * abs(c - A),
     "context[l2]": lambda c: 3 * N_KNOWN * (c - A) ** 2,
@@ -76,6 +84,9 @@ HAND = {  # spec -> value as a function of G's constant c, worked out on paper
     # ||M*(g - y)||^2 / ||y'||^2: the denominator depends on c too (both branches carry gradient)
     "sem": lambda c: (N_KNOWN * (c - A) ** 2) / (N_KNOWN * A**2 + N_HOLE * c**2),
     "cat": _sym_kl,
+    # ||M*g - M*y||^2 / ||M*y||^2 over the 3 * 192 known values: the fixed denominator has no c
+    "sem[known]": lambda c: (c - A) ** 2 / A**2,
+    "cat[known]": _sym_kl_to_known,
 }
 
 
@@ -146,16 +157,25 @@ def test_context_weights_match_numpy_on_odd_size(odd_size):
 
 # --- every registered term --------------------------------------------------------------------------
 
-def _single_term(name, fnet):
-    return build_loss(name, feature_net=fnet if LOSSES.get(name).requires & {
+def _single_term(spec, fnet):
+    loss = build_loss(spec, feature_net=fnet if LOSSES.get(spec.partition("[")[0]).requires & {
         "feat_g", "feat_composite", "logits_g", "logits_composite"} else None)
+    return loss, spec.partition("[")[0]
 
 
-@pytest.mark.parametrize("name", LOSSES.list())
-def test_term_shape_finite_and_gradient(name, tiny_gan, tiny_feature_net, corrupted):
+#: every registered term, and each of its modes that reads other inputs (sem[known], cat[known])
+TERM_SPECS = LOSSES.list() + [f"{n}[{m}]" for n in LOSSES.list() for m in LOSSES.get(n).mode_requires]
+
+
+def test_term_specs_cover_the_known_modes():
+    assert {"sem[known]", "cat[known]"} <= set(TERM_SPECS)
+
+
+@pytest.mark.parametrize("spec", TERM_SPECS)
+def test_term_shape_finite_and_gradient(spec, tiny_gan, tiny_feature_net, corrupted):
     g, d = tiny_gan
     y, mask = corrupted
-    loss = _single_term(name, tiny_feature_net)
+    loss, name = _single_term(spec, tiny_feature_net)
     z = (torch.rand(4, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_()
     total, terms = loss(z, y, mask, g, d)
     assert total.shape == (4,) and terms[name].shape == (4,)
@@ -165,12 +185,12 @@ def test_term_shape_finite_and_gradient(name, tiny_gan, tiny_feature_net, corrup
     assert (z.grad.abs().sum(1) > 0).all(), "every image's z must get a gradient"
 
 
-@pytest.mark.parametrize("name", LOSSES.list())
-def test_term_batch_invariance(name, tiny_gan, tiny_feature_net):
+@pytest.mark.parametrize("spec", TERM_SPECS)
+def test_term_batch_invariance(spec, tiny_gan, tiny_feature_net):
     """One image alone gets the same z-gradient as inside a batch of 8 (float64, exact-ish)."""
     g, d = (m.double() for m in tiny_gan)
     fnet = tiny_feature_net.double()
-    loss = _single_term(name, fnet)
+    loss, _ = _single_term(spec, fnet)
     gen = torch.Generator().manual_seed(3)
     y = torch.rand(8, 3, 32, 32, generator=gen, dtype=torch.float64) * 2 - 1
     mask = torch.cat([make_mask("random:0.6", 32, seed=i) for i in range(8)]).double()
@@ -183,11 +203,11 @@ def test_term_batch_invariance(name, tiny_gan, tiny_feature_net):
         torch.testing.assert_close(zi.grad[0], zb.grad[i], rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", LOSSES.list())
-def test_hole_content_of_y_is_never_read(name, tiny_gan, tiny_feature_net, corrupted):
+@pytest.mark.parametrize("spec", TERM_SPECS)
+def test_hole_content_of_y_is_never_read(spec, tiny_gan, tiny_feature_net, corrupted):
     g, d = tiny_gan
     y_nan, mask = corrupted
-    loss = _single_term(name, tiny_feature_net)
+    loss, _ = _single_term(spec, tiny_feature_net)
     results = []
     for fill in (float("nan"), 1e6, 0.0):
         y = torch.where(mask > 0, y_nan, torch.full_like(y_nan, fill))
