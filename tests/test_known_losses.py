@@ -154,6 +154,32 @@ def test_targets_are_computed_in_eval_mode_and_the_mode_is_restored(tiny_gan, co
     torch.testing.assert_close(prepared.fixed["logits_y"], expected, rtol=0, atol=0)
 
 
+def test_logits_are_skipped_where_no_known_term_reads_them(tiny_gan, tiny_feature_net, corrupted):
+    class EarlyExit(TinyFeatureNet):
+        def __init__(self):
+            super().__init__()
+            self.asked = []
+
+        def forward(self, x, layers=(), logits=True):
+            self.asked.append((x.shape[0], logits))
+            feats, out = super().forward(x, layers)
+            return feats, (out if logits else None)
+
+    net = EarlyExit()
+    net.load_state_dict(tiny_feature_net.state_dict())
+    net.freeze()
+    g, d = tiny_gan
+    y, mask = corrupted
+    z = torch.rand(4, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ref = build_loss("sem[known]", tiny_feature_net)(z, y, mask, g, d)[1]["sem"]
+    got = build_loss("sem[known]", net)(z, y, mask, g, d)[1]["sem"]
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    assert net.asked == [(4, False), (4, False)]  # M*y once (prepare), then M*G(z)
+    net.asked.clear()
+    build_loss("sem[known],cat[known]", net)(z, y, mask, g, d)
+    assert net.asked == [(4, True), (8, True)]  # M*y; then y' and M*G(z) in one batch
+
+
 def test_prepared_inputs_without_targets_raise(tiny_gan, tiny_feature_net, corrupted):
     g, d = tiny_gan
     y, mask = corrupted

@@ -6,17 +6,10 @@ together (one batch of 2B); the feature network once on whichever of ``G(z)``, `
 ``M*G(z)`` the terms read (one batch of up to 3B), for the union of the layers the terms read.
 Constants (the context weights, the hole-zeroed image, and the feature network's outputs on
 ``M*y`` that ``sem[known]``/``cat[known]`` compare against) are computed once per search by
-:meth:`CompositeLoss.prepare`.
-
-When no term reads the logits (``sem`` without ``cat``) and the feature network's ``forward``
-takes a ``logits`` argument, it is called with ``logits=False``: such a network may stop after
-the deepest requested layer and return ``(features, None)``.
+:meth:`CompositeLoss.prepare`. The feature network is run by :mod:`._features`.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -24,6 +17,8 @@ import torch
 from torch import nn
 
 from ..masks import validate_mask
+from ._features import (FIXED_FEATURE_INPUTS, _skips_logits,  # noqa: F401  (tests import it here)
+                        fixed_feature_inputs, run_feature_branches)
 from ._registry import FEATURE_INPUTS, LOSSES, LossTerm
 from ._spec import AutoWeight, LossSpecError, format_loss_spec, parse_loss_spec
 
@@ -32,27 +27,6 @@ __all__ = ["CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted"]
 _COMPOSITE_INPUTS = frozenset({"composite", "d_composite", "feat_composite", "logits_composite"})
 _MASKED_G_INPUTS = frozenset({"masked_g", "feat_masked_g", "logits_masked_g"})
 _G_INPUTS = frozenset({"g", "d_g", "feat_g", "logits_g"}) | _COMPOSITE_INPUTS | _MASKED_G_INPUTS
-#: The feature network's per-step branches: (image input, features input, logits input).
-_FEATURE_BRANCHES = (("g", "feat_g", "logits_g"),
-                     ("composite", "feat_composite", "logits_composite"),
-                     ("masked_g", "feat_masked_g", "logits_masked_g"))
-#: Feature-network outputs on the hole-zeroed y: fixed for a search, computed by ``prepare``.
-_FIXED_INPUTS = frozenset({"feat_y", "logits_y"})
-
-
-def _skips_logits(net: nn.Module) -> bool:
-    """Whether ``net``'s forward takes ``logits=False`` (return the features and ``None``, stopping
-    after the deepest requested layer). Optional for feature networks; checked once per class."""
-    cls = type(net)
-    if cls not in _SKIPS_LOGITS:
-        try:
-            _SKIPS_LOGITS[cls] = "logits" in inspect.signature(cls.forward).parameters
-        except (TypeError, ValueError):
-            _SKIPS_LOGITS[cls] = False
-    return _SKIPS_LOGITS[cls]
-
-
-_SKIPS_LOGITS: dict[type, bool] = {}
 
 
 def check_corrupted(y: torch.Tensor, mask: torch.Tensor, name: str = "y") -> torch.Tensor:
@@ -75,18 +49,6 @@ def check_corrupted(y: torch.Tensor, mask: torch.Tensor, name: str = "y") -> tor
         raise ValueError(f"{name} has NaN/inf values at known pixels (image {idx}); only the hole "
                          f"(mask == 0) may hold missing values")
     return m
-
-
-@contextlib.contextmanager
-def _eval_mode(net: nn.Module):
-    """``net`` in eval mode (no dropout, BatchNorm on running statistics), restored on exit."""
-    training = [(m, m.training) for m in net.modules()]
-    net.eval()
-    try:
-        yield
-    finally:
-        for m, flag in training:
-            m.train(flag)
 
 
 @dataclass
@@ -243,16 +205,11 @@ class CompositeLoss(nn.Module):
 
     def _fixed_inputs(self, y_known: torch.Tensor, chunk: int | None) -> dict[str, Any]:
         """``feat_y``/``logits_y``: the attached feature network on the hole-zeroed ``y``."""
-        if not self.requires & _FIXED_INPUTS:
+        if not self.requires & FIXED_FEATURE_INPUTS:
             return {}
-        net = self.feature_net
-        if net is None:
+        if self.feature_net is None:
             raise LossSpecError("this loss reads classifier features; it needs a feature network")
-        kw = {} if "logits_y" in self.requires or not _skips_logits(net) else {"logits": False}
-        run = net if chunk is None else functools.partial(_chunked, net, chunk)
-        with torch.no_grad(), _eval_mode(net):
-            feats, logits = run(y_known, self.feature_layers, **kw)
-        return {"feat_y": feats, "logits_y": logits}
+        return fixed_feature_inputs(self.feature_net, y_known, self.requires, self.feature_layers, chunk)
 
     def evaluate(self, z: torch.Tensor, generator: nn.Module, discriminator: nn.Module | None,
                  prepared: PreparedInputs, feature_net: nn.Module | None = None,
@@ -304,8 +261,8 @@ class CompositeLoss(nn.Module):
                 inputs["composite"] = torch.addcmul(prepared.y, prepared.inverse, g)
             if req & _MASKED_G_INPUTS:  # the hole at 0, as in the hole-zeroed y
                 inputs["masked_g"] = g * prepared.mask
-        if req & _FIXED_INPUTS:
-            missing = (req & _FIXED_INPUTS) - set(prepared.fixed)
+        if req & FIXED_FEATURE_INPUTS:
+            missing = (req & FIXED_FEATURE_INPUTS) - set(prepared.fixed)
             if missing:
                 raise ValueError(f"the prepared inputs lack {sorted(missing)}: prepare them with "
                                  f"this loss's prepare()")
@@ -419,28 +376,10 @@ class CompositeLoss(nn.Module):
             inputs[keys[1]] = net(inputs["composite"])
 
     def _run_features(self, inputs, req, b, net=None, chunk: int | None = None) -> None:
-        """The feature network once, on the per-step images the terms read (``G(z)``, ``y'``,
-        ``M*G(z)``) stacked into one batch."""
-        branches = [br for br in _FEATURE_BRANCHES if req & set(br[1:])]
-        if not branches:  # only the fixed feat_y/logits_y, computed by prepare()
-            return
         net = self.feature_net if net is None else net
         if net is None:
             raise LossSpecError("this loss reads classifier features; it needs a feature network")
-        layers = self.feature_layers
-        # No term reads the logits (e.g. sem without cat): a network that can stop after the
-        # deepest requested layer saves the rest of its forward pass (GoogLeNet, sem on
-        # inception3b/4b: about a quarter of the step's FLOPs).
-        wants_logits = any(br[2] in req for br in branches)
-        kw = {} if wants_logits or not _skips_logits(net) else {"logits": False}
-        if chunk is not None:
-            net = functools.partial(_chunked, net, chunk)
-        images = [inputs[br[0]] for br in branches]
-        feats, logits = net(torch.cat(images) if len(images) > 1 else images[0], layers, **kw)
-        for i, (_, feat_key, logits_key) in enumerate(branches):
-            rows = slice(i * b, (i + 1) * b)
-            inputs[feat_key] = {k: v[rows] for k, v in feats.items()}
-            inputs[logits_key] = None if logits is None else logits[rows]
+        run_feature_branches(net, inputs, req, b, self.feature_layers, chunk)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, generator: nn.Module,
                 discriminator: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -474,12 +413,3 @@ def build_loss(spec: str | Sequence[tuple[str, float, Mapping[str, Any]]],
         terms.append((name, weight, term))
     return CompositeLoss(terms, feature_net)
 
-
-def _chunked(net: nn.Module, chunk: int, x: torch.Tensor, layers, **kw):
-    """``net(x, layers, **kw)`` computed on slices of at most ``chunk`` images, concatenated."""
-    if x.shape[0] <= chunk:
-        return net(x, layers, **kw)
-    parts = [net(x[i:i + chunk], layers, **kw) for i in range(0, x.shape[0], chunk)]
-    feats = {k: torch.cat([p[0][k] for p in parts]) for k in parts[0][0]}
-    logits = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
-    return feats, logits
