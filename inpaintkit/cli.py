@@ -562,13 +562,17 @@ def merge_cmd(run_dir, no_report) -> None:
               help="scored: the blended output of searches (as run); overlay: the plain composite.")
 @click.option("--no-figures", is_flag=True, help="Tables only.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap resampling seed.")
-def report_cmd(run_dir, compare, output, no_figures, seed) -> None:
+@click.option("--fd-evaluator", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Evaluator classifier for FD-R18/KID of the saved outputs. "
+                   "[default: the run's --eval-classifier]")
+@click.option("--no-fd", is_flag=True, help="No FD-R18/KID section.")
+def report_cmd(run_dir, compare, output, no_figures, seed, fd_evaluator, no_fd) -> None:
     """Tables (Markdown, CSV, LaTeX) and figures from a bench run's rows, into RUN_DIR/report."""
     from .report import make_report
 
     try:
         make_report(run_dir, compare=compare, output=output, figures=not no_figures, seed=seed,
-                    echo=click.echo)
+                    echo=click.echo, distribution=not no_fd, evaluator=fd_evaluator)
     except FileNotFoundError as e:
         raise click.UsageError(str(e)) from e
 

@@ -729,6 +729,40 @@ def _breakdowns(df, out_dir: Path, reference: str, methods, masks, labels, outpu
     return md, files
 
 
+def _distribution(run_dir: Path, df, meta, out_dir: Path, methods, masks, labels, evaluator, seed: int,
+                  echo) -> tuple[str, list[Path]]:
+    """The FD-R18 / KID section: from the saved outputs, with the run's (or the given) evaluator."""
+    from ._utils import atomic_write_text
+    from .breakdowns import markdown_breakdown
+    from .distribution import output_distribution, resolve_evaluator
+
+    path = resolve_evaluator(meta, evaluator)
+    if path is None:
+        return "", []
+    try:
+        dist = output_distribution(run_dir, df, path, methods=methods, masks=masks, seed=seed)
+    except (ValueError, OSError) as e:  # CheckpointError, a missing file...
+        if evaluator is not None:  # asked for by name: an error, not a note
+            raise ReportError(f"--fd-evaluator {evaluator}: {e}") from e
+        if echo is not None:
+            echo(f"note: no FD-R18/KID: the evaluator {path} could not be used ({e})")
+        return "", []
+    if dist.empty:
+        return "", []
+    table = dist.assign(metric="FD-R18 / KID x1000")
+    md = ("\n### Distribution of the outputs\n\n"
+          + markdown_breakdown(table, ("mask", "metric"), labels,
+                               fmt=lambda r: f"{r['fd_r18']:.2f} / {1000 * r['kid']:.2f} ({r['n']})")
+          + f"\nFD-R18 (Fréchet distance on the pooled deepest features of the evaluator "
+          f"{path.name}; not FID) and KID x1000 of each method's outputs against the ground truth "
+          f"of the same images (their number in brackets: the images whose outputs the run saved, "
+          f"bench --save-images -1 keeps all). Lower is better; with fewer images than feature "
+          f"channels FD-R18 is biased upwards, so compare within a run.\n")
+    p = out_dir / "distribution.csv"
+    atomic_write_text(p, dist.to_csv(index=False))
+    return md, [p]
+
+
 class ReportError(ValueError):
     """A run whose rows cannot be reported: every row failed, or a meta.json that is not JSON."""
 
@@ -758,7 +792,8 @@ def _rows_to_report(run_dir: Path, echo: Callable[[str], None] | None):
 def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = None,
                 output: str = "scored", figures: bool = True, reference: str = REFERENCE_METHOD,
                 out_dir: str | os.PathLike | None = None, seed: int = 0, n_boot: int = 2000,
-                echo: Callable[[str], None] | None = print) -> Report:
+                echo: Callable[[str], None] | None = print, distribution: bool = True,
+                evaluator: str | os.PathLike | None = None) -> Report:
     """Derive every table and figure of a run from its rows, print the Markdown and save it all.
 
     Args:
@@ -770,6 +805,9 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
         out_dir: where to write; default ``run_dir/report``.
         seed, n_boot: the bootstrap's seed and number of resamples.
         echo: called with the Markdown (None to stay quiet).
+        distribution: add FD-R18 and KID of the saved outputs per (method, mask)
+            (:mod:`inpaintkit.distribution`), when there is an evaluator.
+        evaluator: the evaluator classifier for them; default the run's ``--eval-classifier``.
 
     Returns:
         A :class:`Report`.
@@ -833,6 +871,11 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
                                             n_boot, seed)
         md += extra_md
         files += extra_files
+        if distribution:
+            extra_md, extra_files = _distribution(run_dir, df, meta, out_dir, methods, masks, labels,
+                                                  evaluator, seed, echo)
+            md += extra_md
+            files += extra_files
     stem = "compare_" + _slug(Path(compare).name) if compare is not None else "table"
     for suffix, text in ((".md", md), (".csv", tidy.to_csv(index=False)), (".tex", tex)):
         files.append(out_dir / f"{stem}{suffix}")

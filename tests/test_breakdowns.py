@@ -65,3 +65,47 @@ def test_report_has_both_sections(tmp_path):
     assert "### Paired differences against yeh" in rep.markdown and "+1.50 [1.50, 1.50]" in rep.markdown
     assert "### By hole size" in rep.markdown and "| thick | 10-20% | PSNR hole |" in rep.markdown
     assert {p.name for p in rep.files} >= {"differences.csv", "hole_ratio.csv"}
+
+
+def test_distribution_of_outputs_is_zero_for_the_ground_truth(tmp_path):
+    import torch
+
+    import classifiers as C
+    from inpaintkit._rows import RowStore
+    from inpaintkit.distribution import output_distribution
+    from inpaintkit.report import make_report
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = C.create_classifier("timm:test_resnet", 4)  # (googlenet_tiny's random features are ~0)
+    C.save_classifier(tmp_path / "ev.pt", net, "timm:test_resnet",
+                      {"num_classes": 4, "image_size": 32, "mean": [0.5] * 3, "std": [0.25] * 3,
+                       "model_kwargs": {}})
+    rng = np.random.default_rng(0)
+    ids = np.arange(8)
+    target = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    run = tmp_path / "run"
+    (run / "images" / "m").mkdir(parents=True)
+    from inpaintkit.report import _slug
+
+    np.savez(run / "images" / f"inputs__{_slug('center')}.npz", ids=ids, target=target)
+    outputs = {"same": target, "dark": target // 4}
+    rows = []
+    for name, out in outputs.items():
+        np.savez(run / "images" / "m" / f"{name}.npz", ids=ids, output=out)
+        rows += [{"image_id": int(i), "method": name, "mask": "center", "psnr": 1.0, "error": "",
+                  "images_file": f"images/m/{name}.npz"} for i in ids]
+    RowStore(run).append(rows)
+    from inpaintkit._rows import load_rows
+
+    d = output_distribution(run, load_rows(run), tmp_path / "ev.pt", kid_subsets=10).set_index("method")
+    assert d.loc["same", "n"] == 8
+    assert d.loc["same", "fd_r18"] == pytest.approx(0.0, abs=1e-6)
+    assert d.loc["dark", "fd_r18"] > 0.1
+    # KID is unbiased, so noisy around 0 for identical sets; far below the darkened outputs'
+    assert abs(d.loc["same", "kid"]) < 0.05 * d.loc["dark", "kid"]
+    rep = make_report(run, figures=False, echo=None, evaluator=tmp_path / "ev.pt")
+    assert "### Distribution of the outputs" in rep.markdown and "(8)" in rep.markdown
+    assert "distribution.csv" in {p.name for p in rep.files}
+    # without an evaluator (none given, none recorded in the run) there is no such section
+    assert "### Distribution" not in make_report(run, figures=False, echo=None).markdown
