@@ -304,8 +304,11 @@ def test_term_without_modes_rejects_a_bare_word():
 def test_mode_requires_are_validated_at_registration():
     body = {"requires": frozenset({"g"}), "modes": ("a", "b"),
             "__init__": lambda self, mode="a": LossTerm.__init__(self)}
+    def term(mode_requires):
+        return type("Bad", (LossTerm,), {**body, "mode_requires": mode_requires})
+
     with pytest.raises(ValueError, match=r"unknown inputs \['masked_y'\]"):
-        register_loss("bad_tmp")(type("Bad", (LossTerm,), {**body, "mode_requires": {"b": frozenset({"masked_y"})}}))
+        register_loss("bad_tmp")(term({"b": frozenset({"masked_y"})}))
     with pytest.raises(ValueError, match=r"mode_requires for \['c'\].*not among its modes"):
-        register_loss("bad_tmp")(type("Bad", (LossTerm,), {**body, "mode_requires": {"c": frozenset({"g"})}}))
+        register_loss("bad_tmp")(term({"c": frozenset({"g"})}))
     assert "bad_tmp" not in LOSSES

@@ -3,6 +3,8 @@
     >>> from inpaintkit.losses import build_loss
     >>> loss = build_loss("context,prior=0.003")             # Yeh et al.
     >>> loss = build_loss("context,prior,inpaint,sem,cat", feature_net=net)   # the ETH extension
+    >>> loss = build_loss("context,prior,sem[known]=auto:1,cat[known]=auto:0.3", feature_net=net)
+    ...                   # classifier terms against fixed targets from the known pixels M*y
 
 Spec strings: ``NAME[options]=WEIGHT`` entries joined by commas; see :func:`parse_loss_spec`.
 Every term is registered with :func:`register_loss` and reads named inputs (:data:`INPUTS`).

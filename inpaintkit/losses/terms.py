@@ -164,7 +164,8 @@ def _as_tuple(x) -> tuple:
 class SemanticLoss(LossTerm):
     """Semantic loss: classifier features of G(z) against y' (``[known]``: M*G(z) against fixed M*y).
 
-    ``sum_l w_l ||F_l(a) - F_l(b)||^2 / ||F_l(b)||^2`` over classifier layers l. Modes (the pair of images compared):
+    ``sum_l w_l ||F_l(a) - F_l(b)||^2 / ||F_l(b)||^2`` over classifier layers l. Modes (the
+    pair of images compared):
 
     - ``paper`` (default): ``a = G(z)``, ``b = y'``, the composite, as in the ETH extension. Both
       branches carry gradient.
@@ -173,6 +174,7 @@ class SemanticLoss(LossTerm):
       pixels are compared, in feature space. The ``M*y`` branch is a fixed target: the composite
       loss computes its features once per search, without gradient (the ``feat_y`` input, see
       :meth:`~inpaintkit.losses.CompositeLoss.prepare`); the denominator is therefore a constant.
+      The default weight was calibrated for ``paper``; weight this mode by ratio (``auto:R``).
 
     The denominator is clamped to ``eps`` so an all-zero activation (possible after a ReLU) gives
     a finite value.
@@ -286,7 +288,8 @@ class CategoricalLoss(LossTerm):
       ``M*y`` (the hole at 0, mid-grey in [-1, 1]), computed once per search without gradient
       (the ``logits_y`` input, see :meth:`~inpaintkit.losses.CompositeLoss.prepare`). Only ``q``,
       the composite's softmax, carries gradient: the fill is pulled towards the class the known
-      pixels suggest. A classifier trained on masked inputs gives the most useful target.
+      pixels suggest. A classifier trained on masked inputs gives the most useful target. The
+      default weight was calibrated for ``paper``; weight this mode by ratio (``auto:R``).
 
     Args:
         mode: ``paper`` or ``known``, see above.
