@@ -164,6 +164,8 @@ class BenchConfig:
             normalisation; ``--preset paper-table1-eth``).
         dry_run: tiny random models on a handful of images, for CI.
         retry_errors: recompute the rows that failed before instead of skipping them.
+        lpips: add LPIPS columns (AlexNet backbone), only where its ImageNet weights are already
+            on disk (:func:`~inpaintkit.metrics.check_lpips`; never downloaded).
         shard: ``"I/N"``: run only shard I (1-based) of N disjoint image shards into ``out``, as
             one task of a job array; ``inpaintkit merge OUT`` joins them (:mod:`inpaintkit.shards`).
         allow_mixed: rerun into an ``out`` whose rows were made with another configuration. A
@@ -207,6 +209,7 @@ class BenchConfig:
     retry_errors: bool = False
     allow_mixed: bool = False
     shard: str | None = None
+    lpips: bool = False
     progress: bool = True
     report: bool = True
 
@@ -418,6 +421,13 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
             check_mask_spec(spec, polarity=cfg.mask_polarity)  # arguments, PNGs: before any model
         except (KeyError, MaskError, FileNotFoundError) as e:
             raise BenchError(f"bad mask {spec!r}: {e.args[0] if e.args else e}") from e
+    if cfg.lpips:
+        from .metrics import LPIPSUnavailable, check_lpips
+
+        try:
+            check_lpips("alex")
+        except LPIPSUnavailable as e:
+            raise BenchError(f"--lpips: {e}") from None
     if cfg.shard is not None:
         from .shards import ShardError, parse_shard
 
@@ -467,7 +477,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         key = {k: v for k, v in dataclasses.asdict(cfg).items()
                if k not in ("out", "device", "progress", "report", "retry_errors", "batch_size",
                             "allow_mixed", "shard")
-               and not (k == "mask_polarity" and v == "known")}  # (keeps earlier runs' folders)
+               and not (k == "mask_polarity" and v == "known")  # (keeps earlier runs' folders)
+               and not (k == "lpips" and not v)}
         cfg.out = str(Path("runs") / f"bench-{mode}-{_config_digest(key, 8)}")
     return ResolvedBench(cfg, methods, mode, notes, labels)
 
@@ -1260,6 +1271,11 @@ def _run_images(rb, method, mask_spec, ids, data, labels, masks_all, models, dev
     scored = inpainting_metrics(res.output, x, mask)
     same = res.overlay is res.output or torch.equal(res.overlay, res.output)
     plain = scored if same else inpainting_metrics(res.overlay, x, mask)
+    if cfg.lpips:
+        from .metrics import lpips
+
+        scored = {**scored, "lpips": lpips(res.output, x)}
+        plain = scored if same else {**plain, "lpips": lpips(res.overlay, x)}
     ev = _evaluate(models.evaluator, res.output, x) if models.evaluator is not None else None
 
     tag = f"r{rank}-{ids[0]}-{len(ids)}-{_config_digest(list(map(int, ids)), 8)}"

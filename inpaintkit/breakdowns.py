@@ -109,7 +109,7 @@ def bca_ci(values: Sequence[float], level: float = 0.95, n_resamples: int = 2000
 
 def paired_differences(df, reference: str = "yeh",
                        metrics: Sequence[str] = ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1",
-                                                 "l1_hole"),
+                                                 "l1_hole", "lpips"),
                        methods: Sequence[str] | None = None, masks: Sequence[str] | None = None,
                        output: str = "scored", n_resamples: int = 2000, seed: int = 0):
     """Per (mask, metric, method): the mean paired difference ``method - reference`` over the

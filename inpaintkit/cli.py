@@ -498,6 +498,9 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
                    "Stanford Cars (explicit options win).")
 @click.option("--dry-run", is_flag=True, help="Tiny random models on a handful of images, for CI.")
 @click.option("--retry-errors", is_flag=True, help="Recompute rows that failed in an earlier run.")
+@click.option("--lpips", is_flag=True,
+              help="Add LPIPS columns (AlexNet), only if its ImageNet weights are already on disk "
+                   "(never downloaded; the error names the file).")
 @click.option("--shard", default=None, metavar="I/N",
               help="Run only shard I of N (1-based) disjoint image shards into --out, e.g. one "
                    "task of a Slurm job array; then 'inpaintkit merge OUT'.")
@@ -510,7 +513,7 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
 def bench_cmd(config, losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
               mask_polarity, pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
               batch_size,
-              save_images, seed, device, out, preset, dry_run, retry_errors, shard, allow_mixed,
+              save_images, seed, device, out, preset, dry_run, retry_errors, lpips, shard, allow_mixed,
               no_report, no_progress) -> None:
     """Benchmark loss sets and baselines on the same images and masks; print the table.
 
@@ -527,7 +530,8 @@ def bench_cmd(config, losses, baselines, masks, data, split, gan, classifier, ev
         lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
         save_images=save_images,
         seed=seed, device=device, out=out, preset=preset, dry_run=dry_run,
-        retry_errors=retry_errors, allow_mixed=allow_mixed, shard=shard, progress=not no_progress,
+        retry_errors=retry_errors, allow_mixed=allow_mixed, shard=shard, lpips=lpips,
+        progress=not no_progress,
         report=not no_report)
     try:
         result = run_bench(cfg, echo=click.echo)

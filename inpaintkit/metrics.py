@@ -42,7 +42,8 @@ from ._utils import to_uint8
 
 __all__ = [
     "METRICS", "list_metrics", "psnr", "ssim", "ssim_map", "hole_psnr", "hole_ssim", "l1", "hole_l1",
-    "PSNR", "SSIM", "inpainting_metrics", "to_metric_arrays", "SSIM_SETTINGS",
+    "PSNR", "SSIM", "inpainting_metrics", "to_metric_arrays", "SSIM_SETTINGS", "lpips", "check_lpips",
+    "lpips_weights_path", "LPIPSUnavailable", "LPIPS_BACKBONES",
 ]
 
 #: The Wang et al. settings SPEC.md prescribes, passed to scikit-image verbatim (plus data_range).
@@ -351,3 +352,70 @@ class SSIM(_TensorMetric):
         p, t = self._arrays(output, target, mask)
         v = ssim(p, t, 255) if self.region == "full" else hole_ssim(p, t, mask, 255)
         return torch.from_numpy(v)
+
+
+# --- LPIPS: only with backbone weights already on disk ------------------------------------------------
+
+#: LPIPS backbones and their torchvision weights (ImageNet), which LPIPS needs besides its own
+#: linear layers (shipped with torchmetrics).
+LPIPS_BACKBONES = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
+_LPIPS_NETS: dict[str, nn.Module] = {}
+
+
+class LPIPSUnavailable(ValueError):
+    """LPIPS was asked for, but its backbone's weights are not on disk (they are never downloaded)."""
+
+
+def lpips_weights_path(net: str = "alex"):
+    """Where torchvision keeps the backbone weights LPIPS needs (``$TORCH_HOME/hub/checkpoints``)."""
+    import os
+    from pathlib import Path
+
+    import torchvision
+
+    if net not in LPIPS_BACKBONES:
+        raise ValueError(f"unknown LPIPS backbone {net!r}; choose one of {', '.join(LPIPS_BACKBONES)}")
+    url = getattr(torchvision.models, LPIPS_BACKBONES[net]).DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def check_lpips(net: str = "alex") -> None:
+    """Raise :class:`LPIPSUnavailable`, naming the file, unless LPIPS can run without a download."""
+    path = lpips_weights_path(net)
+    if not path.is_file():
+        raise LPIPSUnavailable(
+            f"LPIPS ({net}) needs the ImageNet weights of its backbone at {path}, which are not on "
+            f"this machine, and inpaintkit never downloads them: copy that file there (or set "
+            f"TORCH_HOME to a folder holding hub/checkpoints/{path.name}), or leave LPIPS out")
+
+
+@torch.no_grad()
+def lpips(output: torch.Tensor, target: torch.Tensor, net: str = "alex") -> np.ndarray:
+    """LPIPS (Zhang et al. 2018) per image, through torchmetrics; lower is more similar.
+
+    Args:
+        output, target: ``(B, 3, H, W)`` in [-1, 1].
+        net: the backbone, ``alex`` (the usual choice), ``vgg`` or ``squeeze``.
+
+    Returns:
+        float64 ``(B,)``.
+
+    Raises:
+        LPIPSUnavailable: the backbone's weights are not on disk.
+
+    References:
+        Zhang, Isola, Efros, Shechtman, Wang. The Unreasonable Effectiveness of Deep Features as a
+        Perceptual Metric. CVPR 2018.
+    """
+    check_lpips(net)
+    from ._utils import check_images
+
+    check_images(output, "output")
+    check_images(target, "target", size=tuple(output.shape[-2:]))
+    if net not in _LPIPS_NETS:
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+        _LPIPS_NETS[net] = LearnedPerceptualImagePatchSimilarity(net_type=net, reduction="none").net.eval()
+    model = _LPIPS_NETS[net].to(output.device)
+    out = model(output.float().clamp(-1, 1), target.float().clamp(-1, 1), normalize=False)
+    return out.reshape(len(output)).double().cpu().numpy()

@@ -42,13 +42,13 @@ __all__ = ["METRIC_LABELS", "REFERENCE_METHOD", "bootstrap_ci", "paired_wilcoxon
 #: Metric columns of the rows and their names in tables (rows of the paper's layout).
 METRIC_LABELS: dict[str, str] = {
     "psnr": "PSNR", "ssim": "SSIM", "psnr_hole": "PSNR hole", "ssim_hole": "SSIM hole",
-    "l1": "L1", "l1_hole": "L1 hole",
+    "l1": "L1", "l1_hole": "L1 hole", "lpips": "LPIPS",
 }
 #: Metrics where lower is better (the rest: higher is better).
-LOWER_IS_BETTER = frozenset({"l1", "l1_hole"})
+LOWER_IS_BETTER = frozenset({"l1", "l1_hole", "lpips"})
 #: The method every other one is tested against.
 REFERENCE_METHOD = "yeh"
-_DECIMALS = {"psnr": 2, "psnr_hole": 2, "ssim": 3, "ssim_hole": 3, "l1": 4, "l1_hole": 4}
+_DECIMALS = {"psnr": 2, "psnr_hole": 2, "ssim": 3, "ssim_hole": 3, "l1": 4, "l1_hole": 4, "lpips": 4}
 
 
 # --- statistics -----------------------------------------------------------------------------------

@@ -449,3 +449,22 @@ def test_config_file_gives_the_defaults_and_is_copied(tmp_path):
     toml.write_text("iters = [\n")
     res = CliRunner().invoke(main, ["bench", "--config", str(toml), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "not valid TOML" in res.output and not (tmp_path / "x").exists()
+
+
+def test_lpips_without_its_weights_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    res = CliRunner().invoke(main, ["bench", "--dry-run", "--lpips", "--baselines", "biharmonic",
+                                    "--no-progress", "--out", str(tmp_path / "run")])
+    assert res.exit_code != 0 and "--lpips" in res.output and "never downloads" in res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_lpips_columns_when_available(tmp_path, monkeypatch):
+    from inpaintkit import metrics as M
+
+    calls = []
+    monkeypatch.setattr(M, "check_lpips", lambda net="alex": None)
+    monkeypatch.setattr(M, "lpips", lambda out, x, net="alex": calls.append(len(out)) or np.full(len(out), 0.25))
+    B.run_bench(_cfg(tmp_path / "r", n=2, lpips=True, baselines=("biharmonic",), losses=()), echo=None)
+    rows = read_rows(tmp_path / "r")
+    assert calls and all(r["lpips"] == 0.25 and r["lpips_overlay"] == 0.25 for r in rows)

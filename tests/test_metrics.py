@@ -199,3 +199,28 @@ def test_bad_inputs_raise():
         M.PSNR()(torch.full((1, 3, 16, 16), float("nan")), torch.zeros(1, 3, 16, 16))
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         M.inpainting_metrics(torch.zeros(3, 16, 16), torch.zeros(3, 16, 16), torch.ones(1, 1, 16, 16))
+
+
+# --- LPIPS: never downloads ----------------------------------------------------------------------------
+
+def test_lpips_without_backbone_weights_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(M.LPIPSUnavailable, match="never downloads") as e:
+        M.lpips(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
+    assert str(tmp_path / "hub" / "checkpoints" / "alexnet-") in str(e.value)
+
+
+def test_lpips_with_weights_on_disk(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = M.lpips_weights_path("squeeze")
+    path.parent.mkdir(parents=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), path)  # stands in for ImageNet's
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.rand(3, 3, 37, 31, generator=gen) * 2 - 1, torch.rand(3, 3, 37, 31, generator=gen) * 2 - 1
+    same, other = M.lpips(a, a, net="squeeze"), M.lpips(a, b, net="squeeze")
+    assert same.shape == (3,) and np.allclose(same, 0.0) and (other > 0).all()
+    M._LPIPS_NETS.clear()  # the cached network was built from the stand-in weights
