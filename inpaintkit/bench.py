@@ -1295,8 +1295,9 @@ def _run_images(rb, method, mask_spec, ids, data, labels, masks_all, models, dev
         images_file = f"images/{folder}/{tag}.npz"
         sel = torch.as_tensor(in_grid, device=res.output.device)
         extra = {"g": to_uint8(res.g[sel])} if res.g is not None else {}
-        _save_npz(out / images_file, ids=idx[in_grid], output=to_uint8(res.output[sel]),
-                  overlay=to_uint8(res.overlay[sel]), **extra)
+        if not same:  # a baseline's composite is its output: stored once (--save-images -1 is big)
+            extra["overlay"] = to_uint8(res.overlay[sel])
+        _save_npz(out / images_file, ids=idx[in_grid], output=to_uint8(res.output[sel]), **extra)
 
     test_index = data.extras.get("test_index")
     if test_index is not None and np.asarray(test_index).shape != (len(data),):
