@@ -141,6 +141,8 @@ CASES = [
                                       "--out {GANRUN}", "holds a train-gan run"),
     ("inpaint-into-bench-run", "inpaint --gan {G} --image {PHOTOS} --iters 1 --out {BENCHRUN}",
      "holds a bench run"),
+    ("train-context-encoder-into-gan-run", "train-context-encoder --data {DATA} --dry-run --out {GANRUN}",
+     "holds a train-gan run"),
     # 4. NaN models are not written, nor read
     ("train-gan-diverges", "train-gan --data {DATA} --dry-run --lr 1e30 --out {OUT}", "non-finite"),
     ("inpaint-nan-gan", "inpaint --gan {NAN} --image {X} --iters 1 --out {OUT}/o.png", "NaN or inf"),
@@ -228,6 +230,7 @@ _DEVICE_COMMANDS = {
     "eval-classifier": "eval-classifier --classifier {CLS} --data {DATA}",
     "bench": "bench --dry-run --n 2 --masks center --baselines biharmonic --no-progress --out {OUT}",
     "gan-quality": "gan-quality --gan {G} --data {DATA} --n-real 4 --n 4",
+    "train-context-encoder": "train-context-encoder --data {DATA} --dry-run --out {OUT}",
 }
 for _name, _cmd in _DEVICE_COMMANDS.items():
     CASES.append((f"{_name}-device-tpu", _cmd + " --device tpu", "unknown device 'tpu'"))
