@@ -410,7 +410,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
             per_image = mask_file_sets(cfg.mask_file)
         except (MaskError, FileNotFoundError) as e:
             raise BenchError(f"--mask-file: {e}") from None
-        added = [f"file:{k}" for k in per_image if f"file:{k}" not in cfg.masks and k not in cfg.masks]
+        added = [f"file:{k}" for k in per_image
+                 if f"file:{k}" not in cfg.masks and k not in cfg.masks]
         if added:
             cfg.masks = (*cfg.masks, *added)
             notes.append(f"--mask-file per-image mask set(s) added to the masks: {', '.join(added)}")
@@ -555,7 +556,10 @@ def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,
             out = np.asarray(data_masks[ids], dtype=bool)
             validate_mask(torch.from_numpy(out[:, None].astype(np.float32)), size)
             return out, "data:random_masks"
-    key = name[5:] if name.startswith("file:") else spec if mask_file and spec in mask_file else name
+    if name.startswith("file:"):
+        key = name[5:]
+    else:
+        key = spec if mask_file and spec in mask_file else name
     if name.startswith("file:") and (mask_file is None or key not in mask_file):
         known = ", ".join(f"file:{k}" for k in (mask_file or {})) or "none: pass --mask-file"
         raise BenchError(f"mask {spec!r}: no such set in --mask-file (sets: {known})")
@@ -571,8 +575,8 @@ def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,
         if len(out):
             validate_mask(torch.from_numpy(out[:, None].astype(np.float32)), size)
         return out.astype(bool), f"file:{key}"
-    out = np.stack([make_mask(spec, size, seed=mask_seed(seed, spec, i), polarity=polarity)[0, 0].numpy()
-                    > 0.5 for i in ids]) if ids else np.zeros((0, *size), bool)
+    out = np.stack([make_mask(spec, size, seed=mask_seed(seed, spec, i), polarity=polarity)[0, 0]
+                    .numpy() > 0.5 for i in ids]) if ids else np.zeros((0, *size), bool)
     return out, "seeded"
 
 
@@ -865,8 +869,9 @@ def _config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: s
         cols["eval_classifier"] = None
     identity = {k: cols[k] for k in ("loss_spec", "split", "mask_source", "iters", "restarts",
                                       "optimizer", "lr", "precision", "blend", "seed", "mode")}
-    if cfg.mask_polarity != "known" and (mask_source.startswith("file:") or mask.lower().endswith(".png")):
-        cols["mask_polarity"] = identity["mask_polarity"] = cfg.mask_polarity  # (absent: white = known)
+    from_file = mask_source.startswith("file:") or mask.lower().endswith(".png")
+    if cfg.mask_polarity != "known" and from_file:  # (absent: white = known, older hashes kept)
+        cols["mask_polarity"] = identity["mask_polarity"] = cfg.mask_polarity
     if search and cfg.restart_reduce != "best":  # (absent for "best": older runs keep their hashes)
         cols["restart_reduce"] = identity["restart_reduce"] = cfg.restart_reduce
     if method.name == "ce":  # the model file is part of the method (absent elsewhere: same hashes)
@@ -920,7 +925,8 @@ def _config_conflicts(rows: Sequence[dict[str, Any]], method: Method,
 
 
 def _settle_methods(rb: ResolvedBench, rows: Sequence[dict[str, Any]], models: _Models,
-                    device: torch.device, run_masks: dict[str, tuple[np.ndarray, str]]) -> ResolvedBench:
+                    device: torch.device,
+                    run_masks: dict[str, tuple[np.ndarray, str]]) -> ResolvedBench:
     """Refuse to mix configurations in one folder, or (``allow_mixed``) rename the methods whose
     configuration differs from the rows already there, so that they get their own columns."""
     if not rows:
@@ -1113,8 +1119,8 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     t_run = time.perf_counter()
     try:
         new_rows, new_errors, batches_done = _sweep(
-            rb, data, labels, models, device, run_masks, ids_all, my_ids, grid_ids, grid_set, done, store,
-            on_batch, rank)
+            rb, data, labels, models, device, run_masks, ids_all, my_ids, grid_ids, grid_set, done,
+            store, on_batch, rank)
     except Exception as e:
         if writes_meta:  # the folder says the run stopped, and why, instead of "running" forever
             _write_meta(out, rb, data, n, device, models, status="failed",
@@ -1173,8 +1179,8 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     return BenchResult(out, rows, report, new_rows)
 
 
-def _sweep(rb, data, labels, models, device, run_masks, ids_all, my_ids, grid_ids, grid_set, done, store,
-           on_batch, rank) -> tuple[int, int, int]:
+def _sweep(rb, data, labels, models, device, run_masks, ids_all, my_ids, grid_ids, grid_set, done,
+           store, on_batch, rank) -> tuple[int, int, int]:
     """Every (mask, method, batch) still to do; returns (new rows, new error rows, batches)."""
     cfg = rb.config
     out = rb.out

@@ -23,7 +23,8 @@ import torch
 __all__ = ["output_distribution", "resolve_evaluator"]
 
 
-def resolve_evaluator(meta: dict[str, Any], evaluator: str | os.PathLike | None = None) -> Path | None:
+def resolve_evaluator(meta: dict[str, Any],
+                      evaluator: str | os.PathLike | None = None) -> Path | None:
     """The evaluator checkpoint to score a run with: ``evaluator`` if given, else the run's own
     ``--eval-classifier`` when it is a file; None when there is none (a dry run's random one)."""
     if evaluator is not None:
@@ -95,8 +96,8 @@ def output_distribution(run_dir: str | os.PathLike, df, evaluator: str | os.Path
         real_pos = {int(i): k for k, i in enumerate(real_ids)}
         real_feats = None
         for method in methods:
-            files = ok.loc[(ok["mask"] == mask) & (ok["method"] == method) & ok["images_file"].notna(),
-                           "images_file"]
+            here = (ok["mask"] == mask) & (ok["method"] == method) & ok["images_file"].notna()
+            files = ok.loc[here, "images_file"]
             ids, out = _images(run_dir, list(files), "output")
             keep = [k for k, i in enumerate(ids) if int(i) in real_pos]
             if len(keep) < 4:

@@ -138,7 +138,8 @@ LAMA_CONFIGS: dict[str, dict[str, dict[str, float]]] = {
 LAMA_MAX_HOLE = 0.5
 
 
-def _stroke_hole(h: int, w: int, rng: np.random.Generator, p: dict[str, float], scale: float) -> np.ndarray:
+def _stroke_hole(h: int, w: int, rng: np.random.Generator, p: dict[str, float],
+                 scale: float) -> np.ndarray:
     """Random-walk brush strokes: each segment is a capsule (all points within width/2 of it)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     hole = np.zeros((h, w), bool)
@@ -153,13 +154,15 @@ def _stroke_hole(h: int, w: int, rng: np.random.Generator, p: dict[str, float], 
             x1 = float(np.clip(x + length * np.cos(heading), 0, w - 1))
             dy, dx = y1 - y, x1 - x
             seg2 = dy * dy + dx * dx
-            t = np.zeros_like(yy) if seg2 == 0 else np.clip(((yy - y) * dy + (xx - x) * dx) / seg2, 0, 1)
+            t = (np.zeros_like(yy) if seg2 == 0
+                 else np.clip(((yy - y) * dy + (xx - x) * dx) / seg2, 0, 1))
             hole |= (yy - (y + t * dy)) ** 2 + (xx - (x + t * dx)) ** 2 <= (width / 2) ** 2
             y, x = y1, x1
     return hole
 
 
-def _box_hole(h: int, w: int, rng: np.random.Generator, p: dict[str, float], scale: float) -> np.ndarray:
+def _box_hole(h: int, w: int, rng: np.random.Generator, p: dict[str, float],
+              scale: float) -> np.ndarray:
     hole = np.zeros((h, w), bool)
     if rng.random() >= p["proba"]:
         return hole
@@ -188,9 +191,9 @@ def _lama(kind: str) -> MaskFn:
                 return ~hole
 
     irr = cfg["irregular"]
-    fn.__doc__ = (f"LaMa {kind}: {irr['min_times']}-{irr['max_times']} strokes up to {irr['max_width']} px "
-                  f"wide at 256 px" + (f", boxes with p={cfg['box']['proba']}" if cfg["box"]["proba"] else "")
-                  + " (scaled to the image size).")
+    boxes = f", boxes with p={cfg['box']['proba']}" if cfg["box"]["proba"] else ""
+    fn.__doc__ = (f"LaMa {kind}: {irr['min_times']}-{irr['max_times']} strokes up to "
+                  f"{irr['max_width']} px wide at 256 px{boxes} (scaled to the image size).")
     return fn
 
 
@@ -429,7 +432,8 @@ def read_mask_file(path: str | os.PathLike, polarity: str = "known") -> dict[str
     _check_polarity(polarity)
     p = Path(path).expanduser()
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() == ".png" and not f.name.startswith("."))
+        files = sorted(f for f in p.iterdir()
+                       if f.suffix.lower() == ".png" and not f.name.startswith("."))
         if not files:
             raise MaskError(f"--mask-file folder {p} holds no .png masks")
         masks = [_read_png(str(f), None, None) for f in files]

@@ -358,7 +358,8 @@ class SSIM(_TensorMetric):
 
 #: LPIPS backbones and their torchvision weights (ImageNet), which LPIPS needs besides its own
 #: linear layers (shipped with torchmetrics).
-LPIPS_BACKBONES = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
+LPIPS_BACKBONES = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights",
+                   "squeeze": "SqueezeNet1_1_Weights"}
 _LPIPS_NETS: dict[str, nn.Module] = {}
 
 
@@ -415,7 +416,8 @@ def lpips(output: torch.Tensor, target: torch.Tensor, net: str = "alex") -> np.n
     if net not in _LPIPS_NETS:
         from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
-        _LPIPS_NETS[net] = LearnedPerceptualImagePatchSimilarity(net_type=net, reduction="none").net.eval()
+        metric = LearnedPerceptualImagePatchSimilarity(net_type=net, reduction="none")
+        _LPIPS_NETS[net] = metric.net.eval()
     model = _LPIPS_NETS[net].to(output.device)
     out = model(output.float().clamp(-1, 1), target.float().clamp(-1, 1), normalize=False)
     return out.reshape(len(output)).double().cpu().numpy()

@@ -720,8 +720,10 @@ def _breakdowns(df, out_dir: Path, reference: str, methods, masks, labels, outpu
         def mean_n(r):
             return f"{_fmt(r['mean'], _DECIMALS.get(r['key'], 3))} ({r['n']})"
 
-        shown = holes.assign(key=holes["metric"], metric=holes["metric"].map(lambda m: METRIC_LABELS.get(m, m)))
-        md += ("\n### By hole size\n\n" + markdown_breakdown(shown, ("mask", "hole", "metric"), labels, fmt=mean_n)
+        shown = holes.assign(key=holes["metric"],
+                             metric=holes["metric"].map(lambda m: METRIC_LABELS.get(m, m)))
+        md += ("\n### By hole size\n\n"
+               + markdown_breakdown(shown, ("mask", "hole", "metric"), labels, fmt=mean_n)
                + "\nMean (images) per bin of the hole ratio (the fraction of missing pixels), for the "
                "masks whose hole size varies from image to image, in LaMa's 10% bins.\n")
         files.append(out_dir / "hole_ratio.csv")
@@ -729,8 +731,8 @@ def _breakdowns(df, out_dir: Path, reference: str, methods, masks, labels, outpu
     return md, files
 
 
-def _distribution(run_dir: Path, df, meta, out_dir: Path, methods, masks, labels, evaluator, seed: int,
-                  echo) -> tuple[str, list[Path]]:
+def _distribution(run_dir: Path, df, meta, out_dir: Path, methods, masks, labels, evaluator,
+                  seed: int, echo) -> tuple[str, list[Path]]:
     """The FD-R18 / KID section: from the saved outputs, with the run's (or the given) evaluator."""
     from ._utils import atomic_write_text
     from .breakdowns import markdown_breakdown

@@ -163,8 +163,9 @@ def merge_shards(directory: str | os.PathLike, report: bool = True,
         rows = read_rows(directory)
         rows_to_csv(directory)
         errors = sum(1 for r in rows if r.get("error"))
-        meta = {**run_metadata({**first.get("config", {}), "shard": None}), "kind": "inpaintkit.bench/1", "status": "complete",
-                "mode": first.get("mode"), "methods": first.get("methods"), "masks": first.get("masks"),
+        meta = {**run_metadata({**first.get("config", {}), "shard": None}),
+                "kind": "inpaintkit.bench/1", "status": "complete", "mode": first.get("mode"),
+                "methods": first.get("methods"), "masks": first.get("masks"),
                 "data": data, "model_ids": first.get("model_ids"), "scored": first.get("scored"),
                 "notes": first.get("notes", []), "rows": len(rows), "errors": errors,
                 "merged_from": [shard_meta_name(i, n_shards) for i in range(1, n_shards + 1)]}
