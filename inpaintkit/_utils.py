@@ -28,6 +28,7 @@ __all__ = [
     "run_kind",
     "claim_run_dir",
     "remove_stale_tmp",
+    "remove_empty_run_dir",
     "run_lock",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -279,6 +280,25 @@ def claim_run_dir(directory: str | os.PathLike, kind: str, option: str = "--out"
             raise RunDirError(f"{option} {directory} holds a {other.split('.')[-1]} run, not a "
                               f"{kind.split('.')[-1]} run; choose another {option}")
     return check_writable(directory, option)
+
+
+def remove_empty_run_dir(directory: str | os.PathLike) -> bool:
+    """Remove a run folder that holds nothing but lock files (a run refused before any work).
+
+    Returns whether it was removed; a folder holding anything else is left alone.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return False
+    entries = list(directory.iterdir())
+    if any(not (p.is_file() and p.name.startswith(".lock")) for p in entries):
+        return False
+    with contextlib.suppress(OSError):
+        for p in entries:
+            p.unlink()
+        directory.rmdir()
+        return True
+    return False
 
 
 def remove_stale_tmp(directory: str | os.PathLike, recursive: bool = True) -> list[Path]:

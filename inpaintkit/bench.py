@@ -54,8 +54,9 @@ import torch
 
 from ._presets import ALL_TERMS, DEMO, DRY_RUN, get_preset, list_presets
 from ._rows import RowStore, read_rows, rows_to_csv
-from ._utils import (atomic_write_bytes, atomic_write_json, claim_run_dir, remove_stale_tmp,
-                     resolve_device, run_lock, run_metadata, seed_everything, to_uint8)
+from ._utils import (atomic_write_bytes, atomic_write_json, claim_run_dir, remove_empty_run_dir,
+                     remove_stale_tmp, resolve_device, run_lock, run_metadata, seed_everything,
+                     to_uint8)
 
 __all__ = ["BenchConfig", "BenchError", "BenchFailed", "Method", "ResolvedBench", "BenchResult", "BatchInfo",
            "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "assets_dir",
@@ -1013,11 +1014,17 @@ def run_bench(config: BenchConfig | ResolvedBench, *, echo: Callable[[str], None
             claim_run_dir(rb.out, RUN_KIND)
             lock = run_lock(rb.out, "bench" if not shard else f"bench --shard {cfg.shard}",
                             name=".lock" if not shard else shard_lock_name(*shard))
-        with lock, _preserved_rng():
-            if rank == 0 and not shard:  # shards run side by side: none may touch another's files
-                remove_stale_tmp(rb.out)  # what a killed run's atomic writes left behind
-            quiet = say if rank == 0 else (lambda s: None)
-            return _run(rb, quiet, on_batch, rank, world, distributed)
+        fresh = not rb.out.exists() or not any(rb.out.iterdir())
+        try:
+            with lock, _preserved_rng():
+                if rank == 0 and not shard:  # shards run side by side: none touches another's files
+                    remove_stale_tmp(rb.out)  # what a killed run's atomic writes left behind
+                quiet = say if rank == 0 else (lambda s: None)
+                return _run(rb, quiet, on_batch, rank, world, distributed)
+        except BenchError:
+            if fresh and (rank == 0 or shard):  # refused before any work: leave no empty folder
+                remove_empty_run_dir(rb.out)
+            raise
     finally:
         if started_dist:
             torch.distributed.destroy_process_group()

@@ -111,6 +111,26 @@ def _config_option():
                              "into the run folder as config.toml.")
 
 
+class _tidy_out:
+    """Around a command that claims ``--out``: if it fails before writing anything there, the
+    folder it created is removed again (a refused run leaves no empty folder behind)."""
+
+    def __init__(self, out: str | os.PathLike) -> None:
+        from pathlib import Path
+
+        self.out = Path(out)
+        self.fresh = not self.out.exists()
+
+    def __enter__(self) -> "_tidy_out":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self.fresh and int(os.environ.get("RANK", "0")) == 0:
+            from ._utils import remove_empty_run_dir
+
+            remove_empty_run_dir(self.out)
+
+
 def _keep_config(config: str | None, out: str | os.PathLike) -> None:
     if config:
         from pathlib import Path
@@ -327,7 +347,8 @@ def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf
                          spectral_norm=spectral_norm, gan_loss=gan_loss, fd_data=fd_data,
                          fd_classifier=fd_classifier, fd_split=fd_split, fd_start=fd_start, fd_n_real=fd_n_real,
                          fd_n=fd_n)
-    path = train_gan(cfg, out, resume=resume, device=device)
+    with _tidy_out(out):
+        path = train_gan(cfg, out, resume=resume, device=device)
     if int(os.environ.get("RANK", "0")) == 0:
         _keep_config(config, out)
     click.echo(f"checkpoint: {path}")
@@ -425,11 +446,12 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
                         channels_last=channels_last, sample_every=sample_every,
                         ckpt_every=ckpt_every)
     try:
-        if int(os.environ.get("RANK", "0")) == 0:
-            from ._utils import claim_run_dir
+        with _tidy_out(out):
+            if int(os.environ.get("RANK", "0")) == 0:
+                from ._utils import claim_run_dir
 
-            claim_run_dir(out, "inpaintkit.train-context-encoder")
-        path = train_context_encoder(cfg, out, resume=resume, device=device)
+                claim_run_dir(out, "inpaintkit.train-context-encoder")
+            path = train_context_encoder(cfg, out, resume=resume, device=device)
     except (ValueError, FileExistsError, FileNotFoundError, KeyError, DatasetError,
             CheckpointError) as e:
         raise click.UsageError(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)) \
@@ -651,7 +673,8 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
             resume=resume)
     except (ValueError, TypeError) as e:
         raise click.UsageError(str(e)) from e
-    result = train_classifier(cfg)
+    with _tidy_out(out):
+        result = train_classifier(cfg)
     if int(os.environ.get("RANK", "0")) == 0:
         _keep_config(config, out)
     click.echo(f"best top-1 {result['best_top1']:.4f} at epoch {result['best_epoch']}; "

@@ -245,6 +245,8 @@ def test_command_fails_cleanly(env, tmp_path, command, match):
     _fails_cleanly(args, match, [Path(env["ROOT"]), tmp_path], out)
     if "train-gan" in command and "1e30" in command:  # 4. no NaN checkpoint was written
         assert not (out / "checkpoint.pt").exists()
+    elif command.split()[0] in ("bench", "train-gan", "train-classifier", "train-context-encoder"):
+        assert not out.exists(), "a refused run left its --out folder behind"
 
 
 # --- 1. never write over a file the command did not create ------------------------------------------------
