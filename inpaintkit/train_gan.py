@@ -143,7 +143,7 @@ def _check_resume_options(path: Path, saved: dict[str, Any] | None, wanted: dict
     diff = []
     for name, value in wanted.items():
         if name in saved and saved[name] != value:
-            flag = "--" + name.replace("_", "-")
+            flag = "--no-flip" if name == "flip" else "--" + name.replace("_", "-")
             diff.append(f"{name} = {saved[name]!r} ({flag}), not {value!r}")
     if diff:
         raise CheckpointError(f"{path} was trained with {'; '.join(diff)}; resume with the same "
