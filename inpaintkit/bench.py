@@ -420,7 +420,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         if spec.startswith("file:") and not cfg.mask_file:
             raise BenchError(f"mask {spec!r} reads a set of --mask-file, and none was given")
         try:
-            check_mask_spec(spec, polarity=cfg.mask_polarity)  # arguments, PNGs: before any model
+            # arguments, PNGs: before any model
+            check_mask_spec(spec, polarity=cfg.mask_polarity, mask_file=bool(cfg.mask_file))
         except (KeyError, MaskError, FileNotFoundError) as e:
             raise BenchError(f"bad mask {spec!r}: {e.args[0] if e.args else e}") from e
     if cfg.lpips:

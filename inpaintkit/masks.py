@@ -262,12 +262,18 @@ def _read_png(path: str, h: int | None, w: int | None) -> np.ndarray:
 
 
 def check_mask_spec(spec: str, size: int | tuple[int, int] | None = None,
-                    polarity: str = "known") -> None:
+                    polarity: str = "known", mask_file: bool = False) -> None:
     """Validate a mask spec up front, before any model loads or any image is processed.
 
     A generator's arguments are tried on one mask (at ``size``, default 64x64): a bad
     ``random:1.5`` or ``blocks:0`` fails here. A PNG is read and checked for grey levels and for a
     hole (and for its size, when ``size`` is given).
+
+    Args:
+        spec: a mask spec (see the module docstring).
+        size: the image side or ``(H, W)``, if known.
+        polarity: how a PNG reads (see :func:`make_mask`).
+        mask_file: whether ``file:NAME`` specs are allowed (bench with ``--mask-file``).
 
     Raises:
         KeyError: an unknown mask name (listing the known ones).
@@ -277,6 +283,9 @@ def check_mask_spec(spec: str, size: int | tuple[int, int] | None = None,
     _check_polarity(polarity)
     name, args = parse_mask_spec(spec)
     if name.startswith("file:"):
+        if not mask_file:
+            raise MaskError(f"{spec}: a mask set of bench's --mask-file; here give a mask name or a "
+                            f"PNG")
         return  # checked against --mask-file by its reader
     if name in MASKS:
         make_mask(spec, size or 64, seed=0)

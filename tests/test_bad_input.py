@@ -174,6 +174,8 @@ CASES = [
      "no hole"),
     ("inpaint-grey-png", "inpaint --gan {G} --image {X} --iters 1 --mask {GREY} --out {OUT}/o.png",
      "grey levels"),
+    ("inpaint-file-mask", "inpaint --gan {G} --image {X} --iters 1 --mask file:x --out {OUT}/o.png",
+     "--mask-file"),
     ("inpaint-blocks-0", "inpaint --gan {G} --image {X} --iters 1 --mask blocks:0 --out {OUT}/o.png",
      "at least one block"),
     ("bench-bad-loss", "bench --dry-run --n 2 --masks center --losses context,bogus=1 --no-progress "
