@@ -14,7 +14,8 @@ GAN=${1:-inpaintkit/assets/synthetic-cars-gan.pt}
 TAG=${TAG:-$(basename "$GAN" .pt)}
 RUNS=${RUNS:-runs/demo-tune}
 C=(--data synthetic-cars --split val -n 32 --batch-size 32 --masks center,left,random:0.7
-   --gan "$GAN" --save-images 8 --no-progress --seed 0)
+   --gan "$GAN" --eval-classifier inpaintkit/assets/synthetic-cars-evaluator.pt --save-images 8
+   --no-progress --seed 0)
 L=(--losses context,prior,sem,cat --baselines yeh)
 
 run() {  # name, then bench options
