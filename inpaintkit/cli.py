@@ -501,6 +501,10 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
 @click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")
 @click.option("--lr", default=None, type=float, callback=_check_lr,
               help="Search learning rate. [default: the optimiser's]")
+@click.option("--weights", "weights", default=None,
+              help="Default-weight table for terms given without a weight: calibrated, eth (the "
+                   "ETH study's, which saturate z), or ratio (sem, cat at auto:R). [default: "
+                   "calibrated; the demo: ratio]")
 @click.option("--precision", default=None,
               help="fp32 or bf16: the search's networks under bfloat16 autocast. [default: fp32]")
 @click.option("--monitor", multiple=True, help="Loss terms to record with weight 0 in every search "
@@ -533,7 +537,8 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
 @click.option("--no-report", is_flag=True, help="Skip the report at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def bench_cmd(config, losses, baselines, masks, data, split, gan, classifier, eval_classifier, mask_file,
-              mask_polarity, pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, precision, monitor, blend,
+              mask_polarity, pool, ce, n, start, iters, restarts, restart_reduce, optimizer, lr, weights,
+              precision, monitor, blend,
               batch_size,
               save_images, seed, device, out, preset, dry_run, retry_errors, lpips, shard, allow_mixed,
               no_report, no_progress) -> None:
@@ -549,7 +554,7 @@ def bench_cmd(config, losses, baselines, masks, data, split, gan, classifier, ev
         split=split, gan=gan, classifier=classifier, eval_classifier=eval_classifier,
         mask_file=mask_file, mask_polarity=mask_polarity, pool=pool, ce=ce, n=n, start=start, iters=iters, restarts=restarts,
         restart_reduce=restart_reduce, optimizer=optimizer,
-        lr=lr, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
+        lr=lr, weights=weights, precision=precision, monitor=monitor or None, blend=blend, batch_size=batch_size,
         save_images=save_images,
         seed=seed, device=device, out=out, preset=preset, dry_run=dry_run,
         retry_errors=retry_errors, allow_mixed=allow_mixed, shard=shard, lpips=lpips,

@@ -300,6 +300,18 @@ def test_eth_weight_table():
         default_weights_for_mask("center", "paper")
 
 
+def test_ratio_weight_table_defaults_sem_and_cat_to_auto_weights():
+    from inpaintkit.losses import RATIO_TABLE_R, AutoWeight
+
+    for mask in ("center", "random:0.7"):
+        w = default_weights_for_mask(mask, "ratio")
+        assert w["sem"] == w["cat"] == AutoWeight(RATIO_TABLE_R)
+        assert w["inpaint"] == default_weights_for_mask(mask)["inpaint"]
+        # a weight given in the spec wins; omitted ones take the table's auto weight
+        e = parse_loss_spec("context,sem=5,cat", defaults=w)
+        assert [x.weight for x in e] == [1.0, 5.0, AutoWeight(RATIO_TABLE_R)]
+
+
 # --- auto weights ---------------------------------------------------------------------------------------
 
 def test_auto_weight_parses_and_round_trips():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from . import terms  # noqa: F401  (registers the five built-in terms)
 from ._registry import (DEFAULT_WEIGHTS, INPUTS, LOSSES, LossTerm, list_losses, register_loss,
                         unregister_loss)
-from ._spec import (ETH_RANDOM_MASK_WEIGHTS, ETH_WEIGHTS, RANDOM_MASK_WEIGHTS, WEIGHT_TABLES,
+from ._spec import (ETH_RANDOM_MASK_WEIGHTS, ETH_WEIGHTS, RANDOM_MASK_WEIGHTS, RATIO_TABLE_R, WEIGHT_TABLES,
                     AutoWeight, LossEntry, LossSpecError, default_weights_for_mask,
                     describe_losses, format_loss_spec, parse_loss_spec)
 from .composite import CompositeLoss, PreparedInputs, build_loss, check_corrupted
@@ -23,7 +23,7 @@ from .terms import (CategoricalLoss, ContextLoss, InpaintLoss, PriorLoss, Semant
 
 __all__ = [
     "LOSSES", "DEFAULT_WEIGHTS", "RANDOM_MASK_WEIGHTS", "ETH_WEIGHTS", "ETH_RANDOM_MASK_WEIGHTS",
-    "WEIGHT_TABLES", "AutoWeight", "INPUTS",
+    "WEIGHT_TABLES", "RATIO_TABLE_R", "AutoWeight", "INPUTS",
     "LossTerm", "register_loss", "unregister_loss", "list_losses", "describe_losses",
     "LossEntry", "LossSpecError", "parse_loss_spec", "format_loss_spec", "default_weights_for_mask",
     "CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted",

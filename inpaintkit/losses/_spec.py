@@ -29,7 +29,7 @@ from ._registry import DEFAULT_WEIGHTS, LOSSES
 
 __all__ = ["LossSpecError", "LossEntry", "AutoWeight", "parse_loss_spec", "format_loss_spec",
            "default_weights_for_mask", "RANDOM_MASK_WEIGHTS", "ETH_WEIGHTS",
-           "ETH_RANDOM_MASK_WEIGHTS", "WEIGHT_TABLES", "describe_losses"]
+           "ETH_RANDOM_MASK_WEIGHTS", "WEIGHT_TABLES", "RATIO_TABLE_R", "describe_losses"]
 
 #: Calibrated random-mask weights (``benchmarks/results/guidance/``): with 70% of the pixels
 #: missing, the context term pulls less on z and the classifier terms more, so the weights that
@@ -47,7 +47,12 @@ ETH_WEIGHTS: dict[str, float] = {"context": 1.0, "prior": 0.003, "inpaint": 3.0,
 ETH_RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 1e6, "cat": 1e7}
 
 #: The named default-weight tables of :func:`default_weights_for_mask`.
-WEIGHT_TABLES = ("calibrated", "eth")
+WEIGHT_TABLES = ("calibrated", "eth", "ratio")
+
+#: R of the ``ratio`` table: ``sem`` and ``cat`` default to ``auto:R`` (each pulls on z with R times
+#: the context term's force at the first step), whatever the classifier. Chosen for the built-in
+#: demo on the synthetic-cars val split (``benchmarks/results/demo-tune/``).
+RATIO_TABLE_R = 0.3
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,8 @@ def parse_loss_spec(spec: str, defaults: Mapping[str, float] | None = None) -> l
         if m["weight"] is not None:
             weight = _parse_weight(name, m["weight"])
         else:
-            weight = float({**DEFAULT_WEIGHTS, **(defaults or {})}.get(name, cls.default_weight))
+            weight = {**DEFAULT_WEIGHTS, **(defaults or {})}.get(name, cls.default_weight)
+            weight = weight if isinstance(weight, AutoWeight) else float(weight)
         entries.append(LossEntry(name, weight, kwargs))
     return entries
 
@@ -281,7 +287,7 @@ def format_loss_spec(entries: Sequence[tuple[str, float, Mapping[str, Any]]]) ->
     return ",".join(out)
 
 
-def default_weights_for_mask(mask_spec: str | None, table: str = "calibrated") -> dict[str, float]:
+def default_weights_for_mask(mask_spec: str | None, table: str = "calibrated") -> dict[str, Weight]:
     """Default weights for a mask spec, from a named table.
 
     Args:
@@ -292,7 +298,9 @@ def default_weights_for_mask(mask_spec: str | None, table: str = "calibrated") -
             terms' z-gradients at about the context term's at the start of a search on Stanford
             Cars (``benchmarks/results/guidance/``). ``eth``: the ETH study's values
             (:data:`ETH_WEIGHTS`, :data:`ETH_RANDOM_MASK_WEIGHTS`), which saturate z with our
-            classifier normalisation; for the record.
+            classifier normalisation; for the record. ``ratio``: the calibrated table with ``sem``
+            and ``cat`` at ``auto:R`` (:data:`RATIO_TABLE_R`), scale-free, for a classifier the
+            fixed weights were not calibrated on (the built-in demo's).
 
     Returns:
         ``{name: weight}`` for every registered term.
@@ -310,6 +318,8 @@ def default_weights_for_mask(mask_spec: str | None, table: str = "calibrated") -
             weights.update(ETH_RANDOM_MASK_WEIGHTS)
     elif rnd:
         weights.update(RANDOM_MASK_WEIGHTS)
+    if table == "ratio":
+        weights.update(sem=AutoWeight(RATIO_TABLE_R), cat=AutoWeight(RATIO_TABLE_R))
     return weights
 
 
