@@ -9,17 +9,20 @@ import numpy as np
 import pytest
 
 from inpaintkit import bench as B
-from inpaintkit.losses import parse_loss_spec
+from inpaintkit.losses import RATIO_TABLE_R, AutoWeight, parse_loss_spec
 
 
-def test_demo_uses_the_bundled_models_and_the_calibrated_four_term_search():
+def test_demo_uses_the_bundled_models_and_the_ratio_weighted_four_term_search():
     rb = B.resolve_config(B.BenchConfig(losses=("context,prior,sem,cat",)))
     assert rb.mode == "demo" and rb.config.data == "synthetic-cars"
     assert [m.name for m in rb.methods] == ["im", "ce", "yeh", "context,prior,sem,cat"]
     spec = parse_loss_spec(rb.methods[-1].loss_spec("center"))
     assert [e.name for e in spec] == ["context", "prior", "sem", "cat"]
-    # the calibrated weights (SPEC.md, correction of 2026-12-02), not the ETH ones that saturate z
-    assert {e.name: e.weight for e in spec}["sem"] < 1e4
+    # sem/cat calibrated per image from gradient ratios (the ratio table), never the ETH weights
+    # that saturate z (SPEC.md, correction of 2026-12-02)
+    w = {e.name: e.weight for e in spec}
+    assert w["sem"] == w["cat"] == AutoWeight(RATIO_TABLE_R)
+    assert (rb.config.restarts, rb.config.restart_reduce, rb.config.weights) == (2, "mean", "ratio")
 
 
 @pytest.mark.slow

@@ -52,7 +52,7 @@ WEIGHT_TABLES = ("calibrated", "eth", "ratio")
 #: R of the ``ratio`` table: ``sem`` and ``cat`` default to ``auto:R`` (each pulls on z with R times
 #: the context term's force at the first step), whatever the classifier. Chosen for the built-in
 #: demo on the synthetic-cars val split (``benchmarks/results/demo-tune/``).
-RATIO_TABLE_R = 0.3
+RATIO_TABLE_R = 0.1
 
 
 @dataclass(frozen=True)
