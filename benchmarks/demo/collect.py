@@ -4,7 +4,7 @@
 
 For every run of ``tune.sh`` (``RUNS/<generator>/<settings>/``) it copies ``rows.csv`` and
 ``meta.json`` to ``OUT/<generator>/<settings>/`` (synthetic images only: nothing licensed), and
-writes ``OUT/table.md``: per generator, settings and method, the mean hole PSNR and hole SSIM per
+writes ``OUT/README.md``: per generator, settings and method, the mean hole PSNR and hole SSIM per
 mask, the evaluator's semantic accuracy, and the search seconds per image (summed over masks), all
 from the copied rows.
 """
@@ -85,8 +85,13 @@ def main() -> None:
           "`python benchmarks/demo/collect.py`. Synthetic-cars **val** split, images 0-31, the bundled",
           "classifier and evaluator, `context,prior,sem,cat` at the calibrated weights, Poisson blend. `acc`:",
           "the evaluator's top-1 on the output; `s/img`: search (or baseline) seconds per image, summed over",
-          "the three masks, on the machine in each run's `meta.json`.", "", table(df), ""]
-    (out / "table.md").write_text("\n".join(md))
+          "the three masks, on the machine in each run's `meta.json` (runs shared the CPU, so compare times",
+          "only roughly). The settings were compared on `v2-iter2000`; the chosen ones (`chosen`: Adam lr",
+          "0.03, 2 restarts x 15 iterations averaged, `--weights ratio`, i.e. sem/cat at auto:0.1) were then",
+          "run on the two candidate generators (`benchmarks/demo/compare_gans.sh`). Why these, and why v2:",
+          "the `DEMO` preset in `inpaintkit/_presets.py` and `benchmarks/models/synthetic-cars/GAN-v2.md`.",
+          "", table(df), ""]
+    (out / "README.md").write_text("\n".join(md))
     print("\n".join(md))
 
 

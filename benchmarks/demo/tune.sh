@@ -3,7 +3,7 @@
 # (the demo scores the test split, so the choice never sees its images).
 #
 #   benchmarks/demo/tune.sh [GAN]        # GAN: a generator checkpoint; default the bundled one
-#   python benchmarks/demo/collect.py    # the table: benchmarks/results/demo-tune/table.md
+#   python benchmarks/demo/collect.py    # the table: benchmarks/results/demo-tune/README.md
 #
 # Every run resumes (rerun the script after an interruption); the rows land in
 # runs/demo-tune/<name>/ and collect.py copies them to benchmarks/results/demo-tune/<name>.csv.
