@@ -24,7 +24,6 @@ References:
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import os
 import time
@@ -36,12 +35,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, resolve_device,
+from ._utils import (atomic_write_bytes, atomic_write_json, resolve_device,
                      run_metadata, to_unit, warn_if_slow_bf16)
 from .baselines.context_encoder import (ContextEncoder, ContextEncoderConfig, load_context_encoder,
                                         save_context_encoder)
 from .models import CheckpointError, DCGANConfig, Discriminator, init_weights, read_checkpoint
-from .train_gan import _batch_indices, _dist_info, _step_generator
+from .train_gan import _batch_indices, _dist_info, _read_losses, _step_generator, _write_losses
 
 __all__ = ["CETrainConfig", "train_context_encoder", "sample_masks", "MASK_KINDS",
            "export_context_encoder"]
@@ -168,24 +167,6 @@ def _plot_losses(rows: list[dict], path: Path) -> None:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def _write_losses(rows: list[dict], path: Path) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=_LOSS_FIELDS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in _LOSS_FIELDS})
-    atomic_write_text(path, buf.getvalue())
-
-
-def _read_losses(path: Path, upto: int) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        rows = [{k: (int(v) if k == "iter" else float(v)) for k, v in r.items()}
-                for r in csv.DictReader(f)]
-    return [r for r in rows if r["iter"] <= upto]
 
 
 @torch.no_grad()
@@ -332,7 +313,7 @@ def train_context_encoder(config: CETrainConfig, out: str | os.PathLike, resume:
                                           "opt_d": opt_d.state_dict()})
         save_context_encoder(out / "context-encoder.pt", net, meta=meta,
                              storage_dtype=torch.float16)
-        _write_losses(rows, out / "losses.csv")
+        _write_losses(rows, out / "losses.csv", _LOSS_FIELDS)
         _plot_losses(rows, out / "losses.png")
 
     bar = None

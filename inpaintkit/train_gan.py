@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -267,12 +267,13 @@ def _plot_losses(rows: list[dict], path: Path, fd_rows: list[dict] | None = None
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _write_losses(rows: list[dict], path: Path) -> None:
+def _write_losses(rows: list[dict], path: Path, fields: Sequence[str] = tuple(_LOSS_FIELDS)) -> None:
+    """The loss log as CSV, atomically (also used by ``train-context-encoder`` with its fields)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=_LOSS_FIELDS)
+    w = csv.DictWriter(buf, fieldnames=list(fields))
     w.writeheader()
     for r in rows:
-        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in _LOSS_FIELDS})
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in fields})
     atomic_write_text(path, buf.getvalue())
 
 
