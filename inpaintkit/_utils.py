@@ -376,6 +376,19 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else :func:`platform.processor`, else "unknown"."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def run_metadata(config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything needed to reproduce a run: argv, config, versions, commit, machine."""
     import importlib.metadata as im

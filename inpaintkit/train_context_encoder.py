@@ -40,7 +40,8 @@ from ._utils import (atomic_write_bytes, atomic_write_json, resolve_device,
 from .baselines.context_encoder import (ContextEncoder, ContextEncoderConfig, load_context_encoder,
                                         save_context_encoder)
 from .models import CheckpointError, DCGANConfig, Discriminator, init_weights, read_checkpoint
-from .train_gan import _batch_indices, _dist_info, _read_losses, _step_generator, _write_losses
+from .train_gan import (_batch_indices, _dist_info, _optimizers_to, _read_losses, _step_generator,
+                        _write_losses)
 
 __all__ = ["CETrainConfig", "train_context_encoder", "sample_masks", "MASK_KINDS",
            "export_context_encoder"]
@@ -264,11 +265,7 @@ def train_context_encoder(config: CETrainConfig, out: str | os.PathLike, resume:
 
     net.to(dev).train()
     d.to(dev).train()
-    for opt in (opt_g, opt_d):  # optimiser state follows the parameters' device
-        for st in opt.state.values():
-            for k, v in st.items():
-                if isinstance(v, torch.Tensor) and k != "step":
-                    st[k] = v.to(dev)
+    _optimizers_to((opt_g, opt_d), dev)  # a resumed Adam's state follows the parameters
     mf = torch.channels_last if config.channels_last else torch.contiguous_format
     if config.channels_last:
         net.to(memory_format=mf)

@@ -297,6 +297,15 @@ def _read_fd_rows(path: Path, upto: int) -> list[dict]:
     return [r for r in rows if r["iter"] <= upto]
 
 
+def _optimizers_to(optimizers: Sequence[torch.optim.Optimizer], dev: torch.device) -> None:
+    """Move the optimisers' state (a resumed Adam's moments) to the parameters' device; ``step`` stays."""
+    for opt in optimizers:
+        for st in opt.state.values():
+            for k, v in st.items():
+                if isinstance(v, torch.Tensor) and k != "step":
+                    st[k] = v.to(dev)
+
+
 def _read_losses(path: Path, upto: int) -> list[dict]:
     if not path.is_file():
         return []
@@ -393,11 +402,7 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
     d.to(dev).train()
     if ema_g is not None:
         ema_g.to(dev).train()  # train mode like g; sample_grid and the saved copy use eval semantics
-    for opt in (opt_g, opt_d):  # optimiser state follows the parameters' device
-        for st in opt.state.values():
-            for k, v in st.items():
-                if isinstance(v, torch.Tensor) and k != "step":
-                    st[k] = v.to(dev)
+    _optimizers_to((opt_g, opt_d), dev)
     mf = torch.channels_last if config.channels_last else torch.contiguous_format
     if config.channels_last:
         g.to(memory_format=mf)

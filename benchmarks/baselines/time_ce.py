@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -19,16 +18,6 @@ from pathlib import Path
 import torch
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results" / "ce-speed"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
 
-    from inpaintkit._utils import git_commit
+    from inpaintkit._utils import cpu_model, git_commit
     from inpaintkit.baselines import load_context_encoder, run_baseline
     from inpaintkit.bench import bundled_asset
     from inpaintkit.masks import center_mask
@@ -66,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"batch {b}: {ms:.2f} ms per image")
     params = sum(p.numel() for p in net.parameters())
     meta = {"checkpoint": path, "params": params, "config": vars(net.config), "threads": args.threads,
-            "cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch": torch.__version__, "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M"),
             "load_average": list(__import__("os").getloadavg())}
     out = Path(args.out)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import platform
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from classifiers import load_feature_network
+from inpaintkit._utils import cpu_model
 from inpaintkit.bench import image_masks, search_seed
 from inpaintkit.data import build_dataset
 from inpaintkit.losses import build_loss, default_weights_for_mask, format_loss_spec, parse_loss_spec
@@ -39,16 +39,6 @@ MODELS = Path("benchmarks/models/stanford-cars-64")
 def _ids(text: str) -> list[int]:
     lo, _, hi = text.partition("-")
     return list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def term_gradients(loss, z: torch.Tensor, generator, discriminator, prepared) -> dict[str, torch.Tensor]:
@@ -161,7 +151,7 @@ def _write(rows: list[dict], out: Path, argv: list[str]) -> None:
             .agg(clip_nesterov=("clip_nesterov", "mean"), clip_adam=("clip_adam", "mean")).reset_index())
     lines = [f"# Gradient ratios at z0 (`{out.name}`)", "",
              f"Command: `python benchmarks/guidance/grad_ratios.py {' '.join(argv)}`  ",
-             f"CPU: {_cpu_model()}, torch {torch.__version__}, {len(df.image_id.unique())} images "
+             f"CPU: {cpu_model()}, torch {torch.__version__}, {len(df.image_id.unique())} images "
              f"({df.image_id.min()}-{df.image_id.max()} of val.npz).", "",
              "Median over images of `w_k ||dL_k/dz|| / (w_context ||dL_context/dz||)` at the bench's "
              "z0 (restart 0), with the interquartile range; `weight` is the median weight used "
