@@ -11,15 +11,24 @@ whole batch at once (one ``grid_sample`` call), which keeps them cheap next to t
 - :func:`color_jitter`: random brightness, contrast and saturation factors in [1 - s, 1 + s].
 - :func:`mix_batch`: mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) with a Beta(alpha, alpha)
   mixing weight; the loss becomes ``lam * CE(y_a) + (1 - lam) * CE(y_b)``.
+- :func:`mask_holes`: holes of the inpainting masks (``center``, ``left``, ``random:0.7``...),
+  filled with zeros (the search's ``M*y`` convention: mid-grey), a flat random colour or noise, so
+  a classifier learns to name a car from its known pixels (the masked-input classifier of
+  ``cat[known]``).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["random_flip", "random_crop", "color_jitter", "mix_batch"]
+__all__ = ["random_flip", "random_crop", "color_jitter", "mix_batch", "mask_holes", "hole_masks", "FILLS"]
+
+#: How :func:`mask_holes` fills a hole: ``zero`` (0 in [-1, 1], what ``M*y`` holds in the losses),
+#: ``flat`` (one random colour per image) or ``noise`` (uniform per pixel).
+FILLS = ("zero", "flat", "noise")
 
 
 def _u(n: int, lo: float, hi: float, g: torch.Generator | None) -> torch.Tensor:
@@ -124,3 +133,48 @@ def _beta(alpha: float, g: torch.Generator | None) -> float:
     # Beta(a, a) from two Gammas via the generator (torch.distributions takes no generator)
     a = torch._standard_gamma(torch.full((2,), float(alpha)), generator=g)
     return float(a[0] / a.sum())
+
+
+def hole_masks(specs: Sequence[str], size: int, seeds: Sequence[int]) -> torch.Tensor:
+    """Masks ``(B, 1, H, W)`` (1 = known): mask ``i`` is ``specs[seeds[i] % len(specs)]`` drawn with
+    seed ``seeds[i]``, so a mask is a pure function of its seed (validation masks are the same on
+    every run)."""
+    from inpaintkit.masks import make_mask
+
+    return torch.cat([make_mask(specs[s % len(specs)], size, seed=int(s)) for s in seeds])
+
+
+def mask_holes(x: torch.Tensor, specs: Sequence[str], prob: float, fills: Sequence[str] = FILLS,
+               g: torch.Generator | None = None) -> torch.Tensor:
+    """Cut inpainting holes into a random ``prob`` share of the batch and fill them.
+
+    Each chosen image gets one of ``specs`` (any mask spec of :mod:`inpaintkit.masks`) and one of
+    ``fills`` (see :data:`FILLS`), both uniformly at random; the other images stay whole, so the
+    classifier keeps working on complete cars.
+
+    Shape:
+        ``(B, 3, H, W)`` -> ``(B, 3, H, W)``
+    """
+    if not specs or prob <= 0:
+        return x
+    bad = [f for f in fills if f not in FILLS]
+    if bad or not fills:
+        raise ValueError(f"mask fills must be among {', '.join(FILLS)}, got {list(fills)}")
+    b, _, h, w = x.shape
+    # a fixed number of draws per image, whatever the branch, so the stream never depends on it
+    pick = torch.rand(b, generator=g) < prob
+    seeds = torch.randint(0, 2 ** 31 - 1, (b,), generator=g)
+    fill_idx = torch.randint(0, len(fills), (b,), generator=g)
+    colour = torch.rand(b, 3, 1, 1, generator=g) * 2 - 1
+    noise = torch.rand(b, 3, h, w, generator=g) * 2 - 1
+    if not bool(pick.any()):
+        return x
+    idx = pick.nonzero().flatten()
+    m = hole_masks(specs, h, [int(s) for s in seeds[idx]]).to(x)
+    kinds = [fills[int(i)] for i in fill_idx[idx]]
+    filler = torch.stack([torch.zeros_like(noise[0]) if k == "zero" else
+                          colour[i].expand(3, h, w) if k == "flat" else noise[i]
+                          for i, k in zip(idx.tolist(), kinds)]).to(x)
+    x = x.clone()
+    x[idx] = m * x[idx] + (1 - m) * filler
+    return x

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ __all__ = ["evaluate_classifier"]
 
 def evaluate_classifier(ckpt: str | os.PathLike, data_spec: str, out: str | os.PathLike | None = None,
                         device: str | torch.device | None = "cpu", batch_size: int = 256,
-                        bf16: bool = False, seed: int = 0) -> dict[str, Any]:
+                        bf16: bool = False, seed: int = 0, masks: Sequence[str] = ()) -> dict[str, Any]:
     """Top-1/top-5 accuracy and mean cross-entropy of a classifier on a labelled dataset.
 
     The data is resized to the classifier's image size if needed, never flipped.
@@ -35,9 +36,12 @@ def evaluate_classifier(ckpt: str | os.PathLike, data_spec: str, out: str | os.P
         batch_size: evaluation batch size.
         bf16: bfloat16 autocast (faster on CPUs with AVX-512 BF16; accuracy may move slightly).
         seed: for generated datasets.
+        masks: mask specs (``center``, ``random:0.7``...): also the top-1 with a hole of each, image
+            ``i`` with the mask of seed ``i``, zero-filled as the losses' ``M*y``.
 
     Returns:
-        ``{"top1", "top5", "loss", "n", "per_class": pandas.DataFrame, ...}``.
+        ``{"top1", "top5", "loss", "n", "per_class": pandas.DataFrame, "masked_top1": {spec: top-1},
+        ...}``.
 
     Raises:
         DatasetError: no labels, or labels beyond the classifier's classes.
@@ -82,6 +86,11 @@ def evaluate_classifier(ckpt: str | os.PathLike, data_spec: str, out: str | os.P
         top5[pos:pos + len(y)] = hit.any(1)
         loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
         pos += len(y)
+    masked = {}
+    for spec in masks:
+        hit = sum(int((logits.argmax(1) == y).sum())
+                  for logits, y in evaluate_model(model, norm, ds, dev, batch_size, bf16, hole_specs=(spec,)))
+        masked[spec] = hit / len(ds)
     labels = ds.labels
     names = names or ds.class_names or [str(i) for i in range(k)]
     table = pd.DataFrame({"class": np.arange(k), "name": list(names)})
@@ -92,7 +101,7 @@ def evaluate_classifier(ckpt: str | os.PathLike, data_spec: str, out: str | os.P
         table["top5"] = np.bincount(labels, weights=top5, minlength=k) / counts
     result = {"checkpoint": str(ckpt), "data": data_spec, "arch": ck["arch"], "n": int(len(ds)),
               "top1": float(top1.mean()), "top5": float(top5.mean()), "loss": loss_sum / len(ds),
-              "per_class": table}
+              "per_class": table, "masked_top1": masked}
     if out is not None:
         out = Path(out)
         buf = io.StringIO()
@@ -101,5 +110,6 @@ def evaluate_classifier(ckpt: str | os.PathLike, data_spec: str, out: str | os.P
         summary = {k2: v for k2, v in result.items() if k2 != "per_class"}
         atomic_write_json(out.with_suffix(".json"),
                           {**summary, "meta": run_metadata({"checkpoint": str(ckpt), "data": data_spec,
-                                                             "device": str(dev), "bf16": bf16, "seed": seed})})
+                                                             "device": str(dev), "bf16": bf16, "seed": seed,
+                                                             "masks": list(masks)})})
     return result

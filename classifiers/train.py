@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,15 @@ class TrainConfig:
             timm ``create_model`` kwargs...), stored in the checkpoint.
         pretrained: ImageNet GoogLeNet state dict to start from (freezes inception 4a-4c and uses
             mean = std = 0.5, the input range those weights expect).
+        init: a classifier checkpoint of this toolkit to fine-tune (same ``arch`` and classes); its
+            weights, normalisation and ``model_kwargs`` are taken over.
+        mask_augment: mask specs (``center``, ``left``, ``random:0.7``, ``blocks``...); a
+            ``mask_prob`` share of every batch gets a hole of one of them, filled as ``mask_fill``
+            says (:func:`classifiers.augment.mask_holes`). Validation then also reports
+            ``val_masked_top1`` (every val image with a fixed mask of these specs, zero-filled as
+            the losses' ``M*y``), and ``best.pt`` is chosen on it.
+        mask_prob: share of the images that get a hole.
+        mask_fill: hole fills to draw from: ``zero``, ``flat``, ``noise``.
         image_size: resize the data to this side; None keeps it.
         seed, device: as everywhere.
         bf16: bfloat16 autocast (CPU with AVX-512 BF16, or CUDA); weights stay fp32.
@@ -129,6 +139,10 @@ class TrainConfig:
     mix_prob: float = 0.5
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
+    init: str | None = None
+    mask_augment: tuple[str, ...] = ()
+    mask_prob: float = 0.75
+    mask_fill: tuple[str, ...] = A.FILLS
     image_size: int | None = None
     seed: int = 0
     device: str | None = None
@@ -143,6 +157,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.milestones = tuple(int(m) for m in self.milestones)
         self.crop_scale = tuple(float(s) for s in self.crop_scale)  # type: ignore[assignment]
+        self.mask_augment = tuple(self.mask_augment)
+        self.mask_fill = tuple(self.mask_fill)
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 2, f"batch_size must be >= 2 (BatchNorm), got {self.batch_size}"),
@@ -154,10 +170,22 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.best_dtype in _DTYPES, f"best_dtype must be one of {sorted(_DTYPES)}, got {self.best_dtype!r}"),
             (self.mixup >= 0 and self.cutmix >= 0 and 0 <= self.mix_prob <= 1, "mixup/cutmix alphas must be >= 0 and mix_prob in [0, 1]"),
+            (0 <= self.mask_prob <= 1, f"mask_prob must be in [0, 1], got {self.mask_prob}"),
+            (bool(self.mask_fill) and set(self.mask_fill) <= set(A.FILLS),
+             f"mask_fill must be among {', '.join(A.FILLS)}, got {list(self.mask_fill)}"),
+            (not (self.init and self.pretrained), "init and pretrained both set the starting weights; give one"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise ValueError(msg)
+        if self.mask_augment:
+            from inpaintkit.masks import check_mask_spec
+
+            for spec in self.mask_augment:
+                try:
+                    check_mask_spec(spec)
+                except KeyError as e:  # the registry's "unknown mask ..., known masks: ..."
+                    raise ValueError(f"mask_augment: {e.args[0]}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -225,8 +253,13 @@ def _autocast(device: torch.device, enabled: bool):
 @torch.no_grad()
 def evaluate_model(model: nn.Module, normalize: Normalize, ds, device: torch.device,
                    batch_size: int = 256, bf16: bool = False, channels_last: bool = False,
-                   index: np.ndarray | None = None, max_batches: int | None = None):
-    """Yield ``(logits float32, labels)`` batch by batch over ``ds`` (or ``ds[index]``), in eval mode."""
+                   index: np.ndarray | None = None, max_batches: int | None = None,
+                   hole_specs: Sequence[str] = ()):
+    """Yield ``(logits float32, labels)`` batch by batch over ``ds`` (or ``ds[index]``), in eval mode.
+
+    With ``hole_specs``, image ``i`` of ``ds`` is seen with the hole of mask seed ``i`` (spec
+    ``hole_specs[i % len(hole_specs)]``, :func:`classifiers.augment.hole_masks`), zero-filled.
+    """
     model.eval()
     index = np.arange(len(ds)) if index is None else np.asarray(index)
     starts = range(0, len(index), batch_size)
@@ -234,6 +267,8 @@ def evaluate_model(model: nn.Module, normalize: Normalize, ds, device: torch.dev
         if max_batches is not None and bi >= max_batches:
             break
         x, y = ds.get_batch(index[s:s + batch_size])
+        if hole_specs:
+            x = x * A.hole_masks(hole_specs, x.shape[-1], index[s:s + batch_size].tolist())
         x = normalize(x.to(device))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -308,6 +343,8 @@ def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
     for k, style in (("top1", "-"), ("top5", "--")):
         ax[1].plot(ep, col(f"train_{k}"), style, color="C0", label=f"train {k}")
         ax[1].plot(ep, col(f"val_{k}"), style, color="C1", label=f"val {k}")
+    if "val_masked_top1" in rows[0]:
+        ax[1].plot(ep, col("val_masked_top1"), "-", color="C2", label="val top1, with holes")
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("accuracy")
     ax[1].set_ylim(0, 1)
@@ -386,6 +423,18 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
             raise ValueError(f"{last_path} has {ckpt['config']['num_classes']} classes, the data {num_classes}")
     elif cfg.pretrained:
         mean, std = [0.5] * 3, [0.5] * 3
+    elif cfg.init:
+        init = read_checkpoint(cfg.init)
+        if init.get("format") != CLASSIFIER_FORMAT:
+            raise ValueError(f"--init {cfg.init} is not a classifier checkpoint")
+        if init["arch"] != cfg.arch:
+            raise ValueError(f"--init {cfg.init} is a {init['arch']!r} classifier but --arch {cfg.arch!r} was given")
+        if int(init["config"]["num_classes"]) != num_classes:
+            raise ValueError(f"--init {cfg.init} has {init['config']['num_classes']} classes, the data {num_classes}")
+        if int(init["config"]["image_size"]) != image_size:
+            raise ValueError(f"--init {cfg.init} is for {init['config']['image_size']} px images, the data "
+                             f"has {image_size}")
+        mean, std = init["config"]["mean"], init["config"]["std"]
     else:
         mean, std = dataset_mean_std(train_ds.images)
 
@@ -396,12 +445,15 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
         model_kwargs.setdefault("frozen", ["inception4a", "inception4b", "inception4c"])
     if ckpt is not None:
         model_kwargs = dict(ckpt["config"]["model_kwargs"])
+    elif cfg.init:
+        model_kwargs = {**init["config"]["model_kwargs"], **model_kwargs}
     model = create_classifier(cfg.arch, num_classes,
                               **({"pretrained": cfg.pretrained} if cfg.pretrained and ckpt is None else {}),
                               **model_kwargs)
-    if ckpt is not None:
+    start = ckpt if ckpt is not None else init if cfg.init else None
+    if start is not None:
         own = model.state_dict()
-        model.load_state_dict({k: v.to(own[k].dtype) for k, v in ckpt["state_dict"].items()})
+        model.load_state_dict({k: v.to(own[k].dtype) for k, v in start["state_dict"].items()})
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -464,6 +516,7 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
                 x = A.random_flip(x, g)
             x = A.random_crop(x, cfg.crop, g, pad=cfg.pad, scale=cfg.crop_scale)
             x = A.color_jitter(x, cfg.jitter, g)
+            x = A.mask_holes(x, cfg.mask_augment, cfg.mask_prob, cfg.mask_fill, g)
             x, ya, yb, lam = A.mix_batch(x, y, cfg.mixup, cfg.cutmix, cfg.mix_prob, g)
             x, ya, yb = x.to(device), ya.to(device), yb.to(device)
             lr = lr_at(cfg, epoch + i / nb)
@@ -492,21 +545,25 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
                                 lr=f"{lr:.1e}", refresh=interactive)
         bar.close()
         vstats = torch.zeros(4, dtype=torch.float64)
+        mstats = torch.zeros(4, dtype=torch.float64)  # the same on masked val images
         if val_ds is not None:
             vidx = np.arange(len(val_ds))[rank::world]
-            for logits, y in evaluate_model(model, normalize, val_ds, device, cfg.eval_batch_size,
-                                            cfg.bf16, cfg.channels_last, vidx,
-                                            max_batches=2 if cfg.dry_run else None):
-                c1, c5 = _topk_correct(logits, y)
-                vstats += torch.tensor([float(F.cross_entropy(logits, y, reduction="sum")), c1, c5, len(y)],
-                                       dtype=torch.float64)
+            for acc, specs in ((vstats, ()), (mstats, cfg.mask_augment)):
+                if acc is mstats and not specs:
+                    continue
+                for logits, y in evaluate_model(model, normalize, val_ds, device, cfg.eval_batch_size,
+                                                cfg.bf16, cfg.channels_last, vidx,
+                                                max_batches=2 if cfg.dry_run else None, hole_specs=specs):
+                    c1, c5 = _topk_correct(logits, y)
+                    acc += torch.tensor([float(F.cross_entropy(logits, y, reduction="sum")), c1, c5, len(y)],
+                                        dtype=torch.float64)
         if world > 1:
             import torch.distributed as dist
 
-            both = torch.cat([stats, vstats]).to(device)  # nccl reduces CUDA tensors only
+            both = torch.cat([stats, vstats, mstats]).to(device)  # nccl reduces CUDA tensors only
             dist.all_reduce(both)
             both = both.cpu()
-            stats, vstats = both[:4], both[4:]
+            stats, vstats, mstats = both[:4], both[4:8], both[8:]
         seconds = time.perf_counter() - t0
 
         def frac(s: torch.Tensor, j: int) -> float | str:
@@ -516,7 +573,10 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
                "train_loss": frac(stats, 0), "train_top1": frac(stats, 1), "train_top5": frac(stats, 2),
                "val_loss": frac(vstats, 0), "val_top1": frac(vstats, 1), "val_top5": frac(vstats, 2),
                "seconds": round(seconds, 2)}
-        score = float(row["val_top1"] if val_ds is not None else row["train_top1"])
+        if cfg.mask_augment:
+            row["val_masked_top1"] = frac(mstats, 1)
+        score = float(row["val_masked_top1" if cfg.mask_augment and val_ds is not None else
+                          "val_top1" if val_ds is not None else "train_top1"])
         improved = score > best_top1
         if improved:
             best_top1, best_epoch = score, epoch + 1

@@ -608,6 +608,10 @@ def report_cmd(run_dir, compare, output, no_figures, seed, fd_evaluator, no_fd) 
         raise click.UsageError(str(e)) from e
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def _floats(text: str | None) -> tuple[float, ...] | None:
     return None if text is None else tuple(float(t) for t in text.split(",") if t.strip())
 
@@ -648,6 +652,16 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
               help='JSON architecture arguments, e.g. \'{"width": 0.25}\' or \'{"drop_stem_pool": true}\'.')
 @click.option("--pretrained", default=None, type=click.Path(dir_okay=False),
               help="ImageNet GoogLeNet state dict (local file); freezes inception 4a-4c.")
+@click.option("--init", default=None, type=click.Path(dir_okay=False),
+              help="Classifier checkpoint of this toolkit to fine-tune (same --arch and classes).")
+@click.option("--mask-augment", default="", show_default=True,
+              help="Mask specs, e.g. center,left,random:0.7,blocks: a --mask-prob share of each batch "
+                   "gets such a hole (a masked-input classifier for cat[known]); best.pt is then "
+                   "chosen on val top-1 with holes.")
+@click.option("--mask-prob", default=0.75, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--mask-fill", default="zero,flat,noise", show_default=True,
+              help="Hole fills to draw from: zero (mid-grey, as M*y in the losses), flat (a random "
+                   "colour), noise.")
 @click.option("--image-size", default=None, type=int, help="Resize the data to this side.")
 @click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
 @click.option("--channels-last/--no-channels-last", default=False, show_default=True)
@@ -658,8 +672,8 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
 def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, device, batch_size, lr, optimizer,
                          weight_decay, schedule, milestones, min_lr, warmup_epochs, aux_weight,
                          label_smoothing, flip, crop, pad, crop_scale, jitter, mixup, cutmix, mix_prob,
-                         model_kwargs, pretrained, image_size, bf16, channels_last, threads, best_dtype,
-                         dry_run) -> None:
+                         model_kwargs, pretrained, init, mask_augment, mask_prob, mask_fill, image_size,
+                         bf16, channels_last, threads, best_dtype, dry_run) -> None:
     """Train a classifier for the sem/cat losses (ETH GoogLeNet recipe by default)."""
     import json
 
@@ -673,7 +687,8 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
             warmup_epochs=warmup_epochs, aux_weight=aux_weight, label_smoothing=label_smoothing,
             flip=flip, crop=crop, pad=pad, crop_scale=_floats(crop_scale), jitter=jitter, mixup=mixup,
             cutmix=cutmix, mix_prob=mix_prob, model_kwargs=json.loads(model_kwargs),
-            pretrained=pretrained, image_size=image_size, seed=seed, device=device, bf16=bf16,
+            pretrained=pretrained, init=init, mask_augment=_names(mask_augment), mask_prob=mask_prob,
+            mask_fill=_names(mask_fill), image_size=image_size, seed=seed, device=device, bf16=bf16,
             channels_last=channels_last, threads=threads, best_dtype=best_dtype, dry_run=dry_run,
             resume=resume)
     except (ValueError, TypeError) as e:
@@ -682,7 +697,8 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
         result = train_classifier(cfg)
     if int(os.environ.get("RANK", "0")) == 0:
         _keep_config(config, out)
-    click.echo(f"best top-1 {result['best_top1']:.4f} at epoch {result['best_epoch']}; "
+    click.echo(f"best top-1{' (val with holes)' if cfg.mask_augment else ''} {result['best_top1']:.4f} at "
+               f"epoch {result['best_epoch']}; "
                f"checkpoints in {result['out']}")
 
 
@@ -694,14 +710,27 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
 @click.option("--bf16/--no-bf16", default=False, show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int, help="For generated datasets.")
+@click.option("--masks", default="", help="Also top-1 with each of these holes (zero-filled), e.g. "
+              "center,left,random:0.7.")
 @_device_option("cpu")
-def eval_classifier_cmd(ckpt, data, out, batch_size, bf16, seed, device) -> None:
+def eval_classifier_cmd(ckpt, data, out, batch_size, bf16, seed, masks, device) -> None:
     """Top-1/top-5 accuracy of a classifier, and a per-class table."""
     from classifiers import evaluate_classifier
 
-    r = evaluate_classifier(ckpt, data, out=out, device=device, batch_size=batch_size, bf16=bf16, seed=seed)
+    from . import masks as masks_mod
+
+    try:
+        specs = _names(masks)
+        for spec in specs:
+            masks_mod.check_mask_spec(spec)
+    except (ValueError, KeyError) as e:
+        raise click.UsageError(f"--masks: {e}") from e
+    r = evaluate_classifier(ckpt, data, out=out, device=device, batch_size=batch_size, bf16=bf16, seed=seed,
+                            masks=specs)
     click.echo(f"{r['arch']} on {data}: top-1 {r['top1']:.4f}, top-5 {r['top5']:.4f}, "
                f"loss {r['loss']:.4f} ({r['n']} images)")
+    for spec, acc in r["masked_top1"].items():
+        click.echo(f"  with a {spec} hole: top-1 {acc:.4f}")
     if out:
         click.echo(f"per-class accuracy: {out}")
 

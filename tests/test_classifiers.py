@@ -430,3 +430,64 @@ def test_ddp_two_cpu_processes(tmp_path, data):
     # the validation metrics were summed over both ranks' shards: counts are multiples of 1/32
     top1 = float(ck["train_state"]["rows"][-1]["val_top1"])
     assert abs(top1 * 32 - round(top1 * 32)) < 1e-4
+
+
+# --- masked-input classifiers (--mask-augment, --init) -----------------------------------------------
+
+def test_mask_holes_cuts_seeded_holes_with_each_fill():
+    x = torch.rand(64, 3, SIZE, SIZE) * 2 - 1
+    a = A.mask_holes(x, ["center"], 0.5, ("zero", "flat", "noise"), torch.Generator().manual_seed(0))
+    b = A.mask_holes(x, ["center"], 0.5, ("zero", "flat", "noise"), torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == x.shape
+    hole = A.hole_masks(["center"], SIZE, [0])[0, 0] == 0
+    changed = (a != x).flatten(1).any(1)
+    assert 16 < int(changed.sum()) < 48  # about half the batch
+    assert torch.equal(a[:, :, ~hole], x[:, :, ~hole])  # known pixels never move
+    fills = a[changed][:, :, hole]  # (n, 3, hole pixels)
+    zero = (fills == 0).flatten(1).all(1)
+    flat = ~zero & (fills == fills[:, :, :1]).flatten(1).all(1)
+    assert zero.any() and flat.any() and (~zero & ~flat).any()  # all three fills are drawn
+    only_zero = A.mask_holes(x, ["random:0.7"], 1.0, ("zero",), torch.Generator().manual_seed(1))
+    m = (only_zero == 0).all(1)
+    assert 0.6 < float(m.float().mean()) < 0.8  # random:0.7 holes, zero-filled
+    assert torch.equal(A.mask_holes(x, [], 1.0), x) and torch.equal(A.mask_holes(x, ["center"], 0.0), x)
+    with pytest.raises(ValueError, match="fills"):
+        A.mask_holes(x, ["center"], 1.0, ("blur",))
+
+
+def test_hole_masks_are_a_function_of_the_seed():
+    m = A.hole_masks(["center", "left"], SIZE, [4, 5, 4])
+    assert m.shape == (3, 1, SIZE, SIZE) and torch.equal(m[0], m[2])
+    assert float(m[0].mean()) == pytest.approx(0.75)  # seed 4 -> center
+    assert float(m[1].mean()) == pytest.approx(0.5)  # seed 5 -> left
+
+
+def test_fine_tuning_with_holes_selects_on_masked_val_and_reports_per_mask(tmp_path, data):
+    train, val = data
+    src = tmp_path / "src"
+    C.train_classifier(data=train, val=val, out=str(src), **{**TINY, "epochs": 1})
+    init = torch.load(src / "best.pt", weights_only=True)
+    specs = ("center", "random:0.7")
+    r = C.train_classifier(data=train, val=val, out=str(tmp_path / "ft"), init=str(src / "best.pt"),
+                           mask_augment=specs, mask_prob=1.0, lr=1e-4, **{**TINY, "epochs": 1})
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "ft" / "metrics.csv")
+    assert "val_masked_top1" in rows and r["best_top1"] == pytest.approx(rows.val_masked_top1.max())
+    ck = torch.load(tmp_path / "ft" / "last.pt", weights_only=True)
+    assert ck["config"]["mean"] == init["config"]["mean"]  # normalisation taken over from --init
+    moved = [k for k in init["state_dict"] if not torch.equal(init["state_dict"][k].float(),
+                                                              ck["state_dict"][k].float())]
+    assert moved  # it trained from the initial weights...
+    # ...which it did start from: one step at a tiny lr stays close to them, unlike a fresh net
+    w = "conv1.conv.weight"
+    assert (ck["state_dict"][w] - init["state_dict"][w].float()).abs().max() < 0.05
+    ev = C.evaluate_classifier(tmp_path / "ft" / "best.pt", val, masks=specs)
+    assert set(ev["masked_top1"]) == set(specs) and all(0 <= v <= 1 for v in ev["masked_top1"].values())
+    with pytest.raises(ValueError, match="init and pretrained"):
+        C.train_classifier(data=train, out=str(tmp_path / "x"), init="a.pt", pretrained="b.pt", **TINY)
+    with pytest.raises(ValueError, match="classifier"):
+        C.train_classifier(data=train, out=str(tmp_path / "y"), init=str(tmp_path / "ft" / "best.pt"),
+                           **{**TINY, "arch": "timm:test_resnet", "model_kwargs": {}})
+    with pytest.raises(ValueError, match="mask"):
+        C.train_classifier(data=train, out=str(tmp_path / "z"), mask_augment=("nosuchmask",), **TINY)
