@@ -7,7 +7,7 @@ import torch
 
 from inpaintkit.losses import build_loss
 from inpaintkit.masks import MaskError, make_mask
-from inpaintkit.search import SearchConfig, _LatentOptimizer, latent_search
+from inpaintkit.search import LatentOptimizer, SearchConfig, latent_search
 
 
 @pytest.fixture()
@@ -138,7 +138,7 @@ def test_optimizer_matches_torch_optim(kind):
     z_ref = torch.rand(5, 7, generator=gen).requires_grad_()
     z = z_ref.detach().clone().requires_grad_()
     cfg = SearchConfig(optimizer=kind, betas=(0.8, 0.99), momentum=0.7)
-    ours = _LatentOptimizer(z, cfg)
+    ours = LatentOptimizer(z, cfg)
     ref = (torch.optim.Adam([z_ref], lr=0.03, betas=(0.8, 0.99)) if kind == "adam"
            else torch.optim.SGD([z_ref], lr=0.03, momentum=0.7, nesterov=True))
     for _ in range(6):

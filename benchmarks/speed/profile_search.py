@@ -36,7 +36,7 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
 
     from inpaintkit.losses import build_loss
-    from inpaintkit.search import SearchConfig, _LatentOptimizer, _step_function, frozen
+    from inpaintkit.search import LatentOptimizer, SearchConfig, frozen, loss_evaluator
 
     g, d = build_gan()
     fnet = build_googlenet_features()
@@ -48,12 +48,14 @@ def main() -> None:
         loss = build_loss(spec, fnet if ("sem" in spec or "cat" in spec) else None)
         prepared = loss.prepare(y, m)
         z = (torch.rand(args.batch, 100, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_()
-        opt = _LatentOptimizer(z, cfg)
+        opt = LatentOptimizer(z, cfg)
         with frozen(g, d, loss.feature_net):
-            evaluate, _ = _step_function(loss, g, d, loss.feature_net, prepared, z, cfg, torch.device("cpu"))
+            evaluate, _ = loss_evaluator(loss, prepared, z, generator=g, discriminator=d,
+                                         fnet=loss.feature_net, config=cfg, device=torch.device("cpu"))
+            weights = loss.resolve_weights(evaluate(z), z)
 
             def step() -> None:
-                total, _ = evaluate(z)
+                total = loss.combine(evaluate(z), weights)
                 z.grad = None
                 total.sum().backward()
                 opt.step(0.01)

@@ -15,8 +15,13 @@ Speed (``SearchConfig.precision``, ``channels_last``, ``fold_bn``, ``compile``):
 private, frozen copies of the networks, prepared once per search -- eval-mode BatchNorm folded into
 the convolution before it, weights in channels-last memory format, and for ``precision="bf16"``
 convolution/linear weights stored in bfloat16 and the forward passes run under bf16 autocast (the
-loss terms and the optimiser stay in fp32). The caller's modules are never modified. See
-``benchmarks/speed/`` for the measurements behind the defaults.
+loss terms and the optimiser stay in fp32); see :mod:`inpaintkit.search._fast`. The speed
+preparations never touch the caller's modules. Two things do, as for any ``nn.Module`` handed to a
+search: they are moved to the search device in place (``nn.Module.to``), and they are in eval mode
+with frozen parameters while the search runs (restored on return).
+
+Layout: this module holds the public API and the loop; ``_optim.py`` the latent's optimiser and
+starting point; ``_fast.py`` the prepared copies of the networks.
 
 References:
     Yeh et al. Semantic Image Inpainting with Deep Generative Models. CVPR 2017 (Adam, 1500 steps,
@@ -26,21 +31,23 @@ References:
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._utils import resolve_device, warn_if_slow_bf16
-from .losses import CompositeLoss, PreparedInputs, build_loss
+from .._utils import resolve_device
+from ..losses import CompositeLoss, build_loss
+from ._fast import fold_batchnorm, loss_evaluator
+from ._optim import LatentOptimizer, initial_z
 
-__all__ = ["SearchConfig", "SearchResult", "latent_search", "frozen"]
+__all__ = ["SearchConfig", "SearchResult", "latent_search", "frozen", "fold_batchnorm",
+           "loss_evaluator", "LatentOptimizer", "OPTIMIZERS", "PRECISIONS", "RESTART_REDUCTIONS"]
 
 OPTIMIZERS = ("adam", "nesterov")
 PRECISIONS = ("fp32", "bf16")
@@ -92,11 +99,9 @@ class SearchConfig:
         feature_chunk: images per call of the classifier behind ``sem``/``cat`` (it sees ``G(z)``
             and ``y'``, ``2 * B * restarts`` images a step). ``"auto"`` (default): 16 on a CPU,
             where GoogLeNet's large activations fall out of cache at bigger batches, and all at
-            once on a GPU. ``None``: all at once; an int: that many. On a shared 2-core AVX2 VM
-            the four-term search at batch 64 ran 4.9 image-iterations/s unchunked against 6.6
-            chunked (separate runs), and 5.1/6.7 unchunked against 7.0/8.5 chunked alternating in
-            one process; one other same-process sweep at batch 32 favoured no chunking (10.3
-            against 8.5), so the gain is real but noisy there (``benchmarks/results/speed.md``).
+            once on a GPU. ``None``: all at once; an int: that many. Chunking keeps the
+            classifier's activations in cache on small CPUs; the gain is measurable but noisy
+            (the measurements, with the machine, are in ``benchmarks/results/speed.md``).
     """
 
     iters: int = 1500
@@ -253,228 +258,12 @@ def frozen(*modules: nn.Module | None) -> Iterator[None]:
                 p.requires_grad_(flag)
 
 
-class _LatentOptimizer:
-    """Adam or Nesterov SGD on the one latent tensor, with the formulas of ``torch.optim``.
-
-    Written out (rather than ``torch.optim.Adam``) because the first ``torch.optim`` step of a
-    process costs seconds of lazy imports, and because the per-step Python overhead of the
-    general optimisers is comparable to a whole search step of a small model. Element-wise, so
-    every row of ``z`` evolves independently of the others.
-    """
-
-    def __init__(self, z: torch.Tensor, config: SearchConfig) -> None:
-        self.z, self.kind, self.step_count = z, config.optimizer, 0
-        self.b1, self.b2 = (float(b) for b in config.betas)
-        self.momentum, self.eps = float(config.momentum), 1e-8
-        self.buf = torch.zeros_like(z)
-        self.sq = torch.zeros_like(z) if self.kind == "adam" else None
-
-    @torch.no_grad()
-    def step(self, lr: float) -> None:
-        grad = self.z.grad
-        self.step_count += 1
-        if self.kind == "adam":
-            t = self.step_count
-            self.buf.lerp_(grad, 1 - self.b1)
-            self.sq.mul_(self.b2).addcmul_(grad, grad, value=1 - self.b2)
-            denom = (self.sq.sqrt() / math.sqrt(1 - self.b2**t)).add_(self.eps)
-            self.z.addcdiv_(self.buf, denom, value=-lr / (1 - self.b1**t))
-        else:  # SGD, momentum, no dampening, Nesterov: g + mu * (mu * buf + g)
-            if self.step_count == 1:
-                self.buf.copy_(grad)
-            else:
-                self.buf.mul_(self.momentum).add_(grad)
-            self.z.add_(grad.add(self.buf, alpha=self.momentum), alpha=-lr)
-
-
 def _module_device(m: nn.Module) -> torch.device:
     for t in m.parameters():
         return t.device
     for t in m.buffers():
         return t.device
     return torch.device("cpu")
-
-
-def _initial_z(z_init: torch.Tensor | None, b: int, k: int, nz: int, seed: int) -> torch.Tensor:
-    if z_init is None:
-        gen = torch.Generator().manual_seed(int(seed))
-        return torch.rand(b * k, nz, generator=gen) * 2 - 1
-    z0 = torch.as_tensor(z_init).detach().float().cpu()
-    if z0.dim() == 3 and z0.shape == (b, k, nz):
-        z0 = z0.reshape(b * k, nz)
-    if z0.shape != (b * k, nz):
-        raise ValueError(f"z_init must have shape ({b}, {nz})" + (f", ({b}, {k}, {nz}) or ({b * k}, {nz})"
-                         if k > 1 else "") + f" for {b} images and {k} restart(s), got {tuple(z0.shape)}")
-    if not torch.isfinite(z0).all():
-        raise ValueError("z_init contains NaN/inf")
-    return z0.clamp(-1.0, 1.0)
-
-
-# --- performance: the search's private copies of the networks ------------------------------------------
-
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
-def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
-    # exact types only: subclasses may change forward (timm's BatchNormAct2d adds an activation)
-    return (type(conv) in _CONVS and type(bn) in _NORMS and not bn.training
-            and bn.running_mean is not None and bn.running_var is not None
-            and conv.out_channels == bn.num_features
-            and _NORMS.index(type(bn)) == _CONVS.index(type(conv)) % 3)  # same dimensionality
-
-
-def _traced_pairs(parent: nn.Module) -> list[tuple[str, str]]:
-    """``(conv, bn)`` direct children of ``parent`` whose forward feeds the conv's output only into
-    the BatchNorm (checked on an ``torch.fx`` trace; untraceable modules give no pairs)."""
-    import torch.fx
-
-    try:
-        graph = torch.fx.symbolic_trace(parent).graph
-    except Exception:  # noqa: BLE001 - data-dependent control flow etc.: leave the module alone
-        return []
-    calls: dict[str, int] = {}
-    for n in graph.nodes:
-        if n.op == "call_module":
-            calls[n.target] = calls.get(n.target, 0) + 1
-    pairs = []
-    for n in graph.nodes:
-        if n.op != "call_module" or "." in n.target or len(n.args) != 1 or n.kwargs:
-            continue
-        src = n.args[0]
-        if (isinstance(src, torch.fx.Node) and src.op == "call_module" and "." not in src.target
-                and len(src.users) == 1 and calls[n.target] == 1 and calls[src.target] == 1):
-            pairs.append((src.target, n.target))
-    return pairs
-
-
-def fold_batchnorm(module: nn.Module) -> int:
-    """Fold eval-mode BatchNorm layers into the convolution before them, in place.
-
-    Folds adjacent ``Conv -> BatchNorm`` pairs of every ``nn.Sequential``, and ``conv``/``bn``
-    children of any other module whose traced forward computes ``bn(conv(x))`` with nothing else
-    reading the convolution's output (torchvision's ``BasicConv2d``). The BatchNorm is replaced by
-    ``nn.Identity``. Only for frozen, eval-mode networks (their running statistics are constants).
-
-    Returns:
-        The number of BatchNorm layers folded.
-    """
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    folded = 0
-    for parent in list(module.modules()):
-        children = parent._modules
-        if type(parent) is nn.Sequential:
-            keys = list(children)
-            pairs = list(zip(keys, keys[1:]))
-        elif (any(type(c) in _CONVS for c in children.values())
-              and any(type(c) in _NORMS for c in children.values())):
-            pairs = _traced_pairs(parent)
-        else:
-            continue
-        for a, b in pairs:
-            conv, bn = children.get(a), children.get(b)
-            if conv is None or bn is None or not _foldable(conv, bn):
-                continue
-            transpose = isinstance(conv, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
-            fused = fuse_conv_bn_eval(conv, bn, transpose=transpose)
-            fused.requires_grad_(False)
-            children[a], children[b] = fused, nn.Identity()
-            folded += 1
-    return folded
-
-
-def _outputs(x: Any) -> list[torch.Tensor]:
-    if isinstance(x, torch.Tensor):
-        return [x]
-    if isinstance(x, dict):
-        return [t for v in x.values() for t in _outputs(v)]
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in _outputs(v)]
-    return []
-
-
-def _same_outputs(a: Any, b: Any, rtol: float = 1e-3) -> bool:
-    ta, tb = _outputs(a), _outputs(b)
-    if len(ta) != len(tb):
-        return False
-    for u, v in zip(ta, tb):
-        if u.shape != v.shape:
-            return False
-        scale = v.float().abs().max().clamp_min(1e-6)
-        if not bool(((u.float() - v.float()).abs().max() <= rtol * scale)):
-            return False
-    return True
-
-
-def _search_copy(module: nn.Module | None, run: Callable[[nn.Module], Any] | None, *, fold_bn: bool,
-                 channels_last: bool, bf16_weights: bool) -> nn.Module | None:
-    """A frozen copy of ``module`` prepared for speed (see :class:`SearchConfig`), or ``module``
-    itself when nothing is asked. ``run(m)`` evaluates a module on a sample input; it verifies
-    the folded copy against the original (falling back, with a warning, if they differ)."""
-    if module is None or not (fold_bn or channels_last or bf16_weights):
-        return module
-    try:
-        m = copy.deepcopy(module)
-    except Exception as e:  # noqa: BLE001 - e.g. modules holding un-copyable handles
-        warnings.warn(f"cannot copy {type(module).__name__} for the fast search path ({e}); "
-                      f"running it as given", stacklevel=3)
-        return module
-    m.eval().requires_grad_(False)
-    if fold_bn and fold_batchnorm(m) and run is not None:
-        with torch.no_grad():
-            ok = _same_outputs(run(m), run(module))
-        if not ok:
-            warnings.warn(f"folding BatchNorm changed the output of {type(module).__name__}; "
-                          f"searching without folding", stacklevel=3)
-            m = copy.deepcopy(module).eval().requires_grad_(False)
-    if channels_last:
-        m = m.to(memory_format=torch.channels_last)
-    if bf16_weights:  # what autocast would cast on every call, cast once (autocast leaves fp64 alone)
-        for sub in m.modules():
-            if (type(sub) in _CONVS or type(sub) is nn.Linear) and sub.weight.dtype == torch.float32:
-                sub.to(torch.bfloat16)
-    return m
-
-
-def _channels_last_inputs(prepared: PreparedInputs) -> PreparedInputs:
-    """A copy of ``prepared`` with its image-shaped constants in channels-last memory format, so
-    the element-wise loss arithmetic matches the networks' output layout."""
-    def cl(t):
-        if isinstance(t, torch.Tensor) and t.dim() == 4:
-            return t.contiguous(memory_format=torch.channels_last)
-        return t
-
-    return replace(prepared, y=cl(prepared.y), mask=cl(prepared.mask), inverse=cl(prepared.inverse),
-                   states={n: {k: cl(v) for k, v in st.items()} for n, st in prepared.states.items()})
-
-
-def _step_function(loss: CompositeLoss, generator: nn.Module, discriminator: nn.Module | None,
-                   fnet: nn.Module | None, prepared: PreparedInputs, z: torch.Tensor,
-                   config: SearchConfig, device: torch.device):
-    """``(evaluate, evaluate_eager)``: ``z -> terms`` (unweighted) on the search's prepared networks
-    (``evaluate`` compiled when ``config.compile``; the eager one serves no-grad evaluations)."""
-    bf16 = config.precision == "bf16"
-    chunk = config.feature_chunk_for(device)
-    if bf16:
-        warn_if_slow_bf16(device, "precision='bf16'")
-    channels_last = config.use_channels_last(device)
-    opts = dict(fold_bn=config.fold_bn, channels_last=channels_last, bf16_weights=bf16)
-    z_s = z.detach()[:2]
-    g_s = generator(z_s).detach() if (discriminator is not None or fnet is not None) else None
-    layers = loss.feature_layers
-    gen = _search_copy(generator, lambda m: m(z_s), **opts)
-    disc = _search_copy(discriminator, lambda m: m(g_s), **opts)
-    feat = _search_copy(fnet, lambda m: m(g_s, layers), **opts)
-    inputs = _channels_last_inputs(prepared) if channels_last else prepared
-
-    def evaluate_eager(zz: torch.Tensor):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            return loss.breakdown(zz, gen, disc, inputs, feature_net=feat, feature_chunk=chunk)
-
-    if not config.compile:
-        return evaluate_eager, evaluate_eager
-    return torch.compile(evaluate_eager, dynamic=False), evaluate_eager
 
 
 def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torch.Tensor,
@@ -546,8 +335,8 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
     prepared = loss.prepare(y, mask, feature_chunk=config.feature_chunk_for(device))
 
     names = loss.names
-    z = _initial_z(z_init, b, k, nz, config.seed).to(device, dtype).requires_grad_(True)
-    opt = _LatentOptimizer(z, config)
+    z = initial_z(z_init, b, k, nz, config.seed).to(device, dtype).requires_grad_(True)
+    opt = LatentOptimizer(z, config)
 
     iters = int(config.iters)
     # history[t] = (total, term_1, ..., term_T) for every row; written on the device
@@ -576,8 +365,9 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
         bar = tqdm(total=iters, desc="latent search", unit="it", leave=False)
     iters_run = 0
     with frozen(generator, discriminator, fnet):
-        evaluate, evaluate_eager = _step_function(loss, generator, discriminator, fnet, prepared, z,
-                                                  config, device)
+        evaluate, evaluate_eager = loss_evaluator(loss, prepared, z, generator=generator,
+                                                  discriminator=discriminator, fnet=fnet,
+                                                  config=config, device=device)
         try:
             for t in range(iters):
                 terms = evaluate(z)

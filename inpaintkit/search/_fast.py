@@ -1,0 +1,197 @@
+"""Speed machinery of the latent search: the private, frozen copies of the networks it runs.
+
+Prepared once per search: eval-mode BatchNorm folded into the convolution before it
+(:func:`fold_batchnorm`), weights in channels-last memory format, and for ``precision="bf16"``
+convolution/linear weights stored in bfloat16 with the forward passes under bf16 autocast (the loss
+terms and the optimiser stay in fp32). Each preparation is exact up to float round-off, and the
+folding is verified on a sample input. None of it touches the caller's modules: they are deep-copied
+first. See ``benchmarks/speed/`` for the measurements behind the defaults.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+from torch import nn
+
+from .._utils import warn_if_slow_bf16
+from ..losses import CompositeLoss, PreparedInputs
+
+if TYPE_CHECKING:
+    from . import SearchConfig
+
+__all__ = ["fold_batchnorm", "loss_evaluator"]
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
+    # exact types only: subclasses may change forward (timm's BatchNormAct2d adds an activation)
+    return (type(conv) in _CONVS and type(bn) in _NORMS and not bn.training
+            and bn.running_mean is not None and bn.running_var is not None
+            and conv.out_channels == bn.num_features
+            and _NORMS.index(type(bn)) == _CONVS.index(type(conv)) % 3)  # same dimensionality
+
+
+def _traced_pairs(parent: nn.Module) -> list[tuple[str, str]]:
+    """``(conv, bn)`` direct children of ``parent`` whose forward feeds the conv's output only into
+    the BatchNorm (checked on an ``torch.fx`` trace; untraceable modules give no pairs)."""
+    import torch.fx
+
+    try:
+        graph = torch.fx.symbolic_trace(parent).graph
+    except Exception:  # noqa: BLE001 - data-dependent control flow etc.: leave the module alone
+        return []
+    calls: dict[str, int] = {}
+    for n in graph.nodes:
+        if n.op == "call_module":
+            calls[n.target] = calls.get(n.target, 0) + 1
+    pairs = []
+    for n in graph.nodes:
+        if n.op != "call_module" or "." in n.target or len(n.args) != 1 or n.kwargs:
+            continue
+        src = n.args[0]
+        if (isinstance(src, torch.fx.Node) and src.op == "call_module" and "." not in src.target
+                and len(src.users) == 1 and calls[n.target] == 1 and calls[src.target] == 1):
+            pairs.append((src.target, n.target))
+    return pairs
+
+
+def fold_batchnorm(module: nn.Module) -> int:
+    """Fold eval-mode BatchNorm layers into the convolution before them, in place.
+
+    Folds adjacent ``Conv -> BatchNorm`` pairs of every ``nn.Sequential``, and ``conv``/``bn``
+    children of any other module whose traced forward computes ``bn(conv(x))`` with nothing else
+    reading the convolution's output (torchvision's ``BasicConv2d``). The BatchNorm is replaced by
+    ``nn.Identity``. Only for frozen, eval-mode networks (their running statistics are constants).
+
+    Returns:
+        The number of BatchNorm layers folded.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for parent in list(module.modules()):
+        children = parent._modules
+        if type(parent) is nn.Sequential:
+            keys = list(children)
+            pairs = list(zip(keys, keys[1:]))
+        elif (any(type(c) in _CONVS for c in children.values())
+              and any(type(c) in _NORMS for c in children.values())):
+            pairs = _traced_pairs(parent)
+        else:
+            continue
+        for a, b in pairs:
+            conv, bn = children.get(a), children.get(b)
+            if conv is None or bn is None or not _foldable(conv, bn):
+                continue
+            transpose = isinstance(conv, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
+            fused = fuse_conv_bn_eval(conv, bn, transpose=transpose)
+            fused.requires_grad_(False)
+            children[a], children[b] = fused, nn.Identity()
+            folded += 1
+    return folded
+
+
+def _outputs(x: Any) -> list[torch.Tensor]:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _outputs(v)]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _outputs(v)]
+    return []
+
+
+def _same_outputs(a: Any, b: Any, rtol: float = 1e-3) -> bool:
+    ta, tb = _outputs(a), _outputs(b)
+    if len(ta) != len(tb):
+        return False
+    for u, v in zip(ta, tb):
+        if u.shape != v.shape:
+            return False
+        scale = v.float().abs().max().clamp_min(1e-6)
+        if not bool(((u.float() - v.float()).abs().max() <= rtol * scale)):
+            return False
+    return True
+
+
+def _search_copy(module: nn.Module | None, run: Callable[[nn.Module], Any] | None, *, fold_bn: bool,
+                 channels_last: bool, bf16_weights: bool) -> nn.Module | None:
+    """A frozen copy of ``module`` prepared for speed (see :class:`SearchConfig`), or ``module``
+    itself when nothing is asked. ``run(m)`` evaluates a module on a sample input; it verifies
+    the folded copy against the original (falling back, with a warning, if they differ)."""
+    if module is None or not (fold_bn or channels_last or bf16_weights):
+        return module
+    try:
+        m = copy.deepcopy(module)
+    except Exception as e:  # noqa: BLE001 - e.g. modules holding un-copyable handles
+        warnings.warn(f"cannot copy {type(module).__name__} for the fast search path ({e}); "
+                      f"running it as given", stacklevel=3)
+        return module
+    m.eval().requires_grad_(False)
+    if fold_bn and fold_batchnorm(m) and run is not None:
+        with torch.no_grad():
+            ok = _same_outputs(run(m), run(module))
+        if not ok:
+            warnings.warn(f"folding BatchNorm changed the output of {type(module).__name__}; "
+                          f"searching without folding", stacklevel=3)
+            m = copy.deepcopy(module).eval().requires_grad_(False)
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+    if bf16_weights:  # what autocast would cast on every call, cast once (autocast leaves fp64 alone)
+        for sub in m.modules():
+            if (type(sub) in _CONVS or type(sub) is nn.Linear) and sub.weight.dtype == torch.float32:
+                sub.to(torch.bfloat16)
+    return m
+
+
+def _channels_last_inputs(prepared: PreparedInputs) -> PreparedInputs:
+    """A copy of ``prepared`` with its image-shaped constants in channels-last memory format, so
+    the element-wise loss arithmetic matches the networks' output layout."""
+    def cl(t):
+        if isinstance(t, torch.Tensor) and t.dim() == 4:
+            return t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    return replace(prepared, y=cl(prepared.y), mask=cl(prepared.mask), inverse=cl(prepared.inverse),
+                   states={n: {k: cl(v) for k, v in st.items()} for n, st in prepared.states.items()})
+
+
+def loss_evaluator(loss: CompositeLoss, prepared: PreparedInputs, z: torch.Tensor, *,
+                   generator: nn.Module, discriminator: nn.Module | None, fnet: nn.Module | None,
+                   config: SearchConfig, device: torch.device):
+    """The search's step function: ``z -> terms`` (unweighted) on prepared copies of the networks.
+
+    Builds the private copies of ``generator``, ``discriminator`` and ``fnet`` that ``config``
+    asks for (see the module docstring), checked against the originals on the first rows of ``z``.
+
+    Returns:
+        ``(evaluate, evaluate_eager)``: ``evaluate`` is compiled when ``config.compile``; the eager
+        one serves the no-grad evaluations.
+    """
+    bf16 = config.precision == "bf16"
+    chunk = config.feature_chunk_for(device)
+    if bf16:
+        warn_if_slow_bf16(device, "precision='bf16'")
+    channels_last = config.use_channels_last(device)
+    opts = dict(fold_bn=config.fold_bn, channels_last=channels_last, bf16_weights=bf16)
+    z_s = z.detach()[:2]
+    g_s = generator(z_s).detach() if (discriminator is not None or fnet is not None) else None
+    layers = loss.feature_layers
+    gen = _search_copy(generator, lambda m: m(z_s), **opts)
+    disc = _search_copy(discriminator, lambda m: m(g_s), **opts)
+    feat = _search_copy(fnet, lambda m: m(g_s, layers), **opts)
+    inputs = _channels_last_inputs(prepared) if channels_last else prepared
+
+    def evaluate_eager(zz: torch.Tensor):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return loss.breakdown(zz, gen, disc, inputs, feature_net=feat, feature_chunk=chunk)
+
+    if not config.compile:
+        return evaluate_eager, evaluate_eager
+    return torch.compile(evaluate_eager, dynamic=False), evaluate_eager
