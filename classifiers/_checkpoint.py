@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from inpaintkit._utils import atomic_torch_save, resolve_device
+from inpaintkit.utils import atomic_torch_save, resolve_device
 from inpaintkit.models import CheckpointError, read_checkpoint
 
 from .features import ClassifierFeatures

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inpaintkit._utils import (atomic_write_json, atomic_write_text, check_writable, resolve_device,
-                               run_metadata, warn_if_slow_bf16)
+from inpaintkit.utils import (atomic_write_json, atomic_write_text, check_writable, resolve_device,
+                              run_metadata, warn_if_slow_bf16)
 
 from ._checkpoint import load_classifier
 from .features import Normalize

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from inpaintkit._utils import check_images, to_unit
+from inpaintkit.utils import check_images, to_unit
 from inpaintkit.features import FeatureNetwork
 
 __all__ = ["Normalize", "ClassifierFeatures", "default_feature_layers"]

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintkit._registry import Registry
+from inpaintkit.utils import Registry
 
 __all__ = [
     "CLASSIFIERS", "register_classifier", "list_classifiers", "create_classifier",

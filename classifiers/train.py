@@ -44,8 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintkit._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, claim_run_dir,
-                               resolve_device, run_metadata, seed_everything, warn_if_slow_bf16)
+from inpaintkit.utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, claim_run_dir,
+                              resolve_device, run_metadata, seed_everything, warn_if_slow_bf16)
 from inpaintkit.models import read_checkpoint
 
 from . import augment as A

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from ._utils import atomic_write_text
+from .utils import atomic_write_text
 
 __all__ = ["RowStore", "ROWS_FILE", "ROW_KEY", "read_rows", "load_rows", "rows_to_csv", "incomplete_rows"]
 

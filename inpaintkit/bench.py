@@ -54,9 +54,9 @@ import torch
 
 from ._presets import ALL_TERMS, DEMO, DRY_RUN, get_preset, list_presets
 from ._rows import RowStore, read_rows, rows_to_csv
-from ._utils import (atomic_write_bytes, atomic_write_json, claim_run_dir, remove_empty_run_dir,
-                     remove_stale_tmp, resolve_device, run_lock, run_metadata, seed_everything,
-                     to_uint8)
+from .utils import (atomic_write_bytes, atomic_write_json, claim_run_dir, dist_env, remove_empty_run_dir,
+                    remove_stale_tmp, resolve_device, run_lock, run_metadata, seed_everything,
+                    to_uint8)
 
 __all__ = ["BenchConfig", "BenchError", "BenchFailed", "Method", "ResolvedBench", "BenchResult", "BatchInfo",
            "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "assets_dir",
@@ -824,12 +824,6 @@ def _sync(device: torch.device) -> None:
 
 # --- the run --------------------------------------------------------------------------------------
 
-def _dist_env() -> tuple[int, int, bool]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    return rank, world, world > 1
-
-
 def _slug(s: str) -> str:
     from .report import _slug as slug
 
@@ -990,7 +984,8 @@ def run_bench(config: BenchConfig | ResolvedBench, *, echo: Callable[[str], None
     rb = config if isinstance(config, ResolvedBench) else resolve_config(config)
     cfg = rb.config
     say = echo or (lambda s: None)
-    rank, world, distributed = _dist_env()
+    env = dist_env()
+    rank, world, distributed = env.rank, env.world_size, env.distributed
     shard = None
     if cfg.shard is not None:
         from .shards import parse_shard
@@ -1050,7 +1045,7 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
     cfg = rb.config
     device = resolve_device(cfg.device)
     if distributed and device.type == "cuda" and cfg.device in (None, "cuda", "auto"):
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        device = torch.device("cuda", dist_env().local_rank)
     seed_everything(cfg.seed)
 
     if rb.mode == "demo":

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ._registry import Registry
+from .utils import Registry
 from .losses.composite import check_corrupted
 
 __all__ = ["BLENDS", "blend", "overlay", "poisson_blend", "list_blends"]

@@ -41,7 +41,7 @@ class _Group(click.Group):
 def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    from ._utils import DeviceError, resolve_device
+    from .utils import DeviceError, resolve_device
 
     try:
         resolve_device(value)
@@ -126,7 +126,7 @@ class _tidy_out:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None and self.fresh and int(os.environ.get("RANK", "0")) == 0:
-            from ._utils import remove_empty_run_dir
+            from .utils import remove_empty_run_dir
 
             remove_empty_run_dir(self.out)
 
@@ -135,7 +135,7 @@ def _keep_config(config: str | None, out: str | os.PathLike) -> None:
     if config:
         from pathlib import Path
 
-        from ._utils import atomic_write_bytes
+        from .utils import atomic_write_bytes
 
         atomic_write_bytes(Path(out) / "config.toml", Path(config).read_bytes())
 
@@ -375,7 +375,7 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
     """FD-R18 (Fréchet distance on an independent classifier's features; not FID) and KID of a GAN."""
     import torch
 
-    from ._utils import atomic_write_json, run_metadata
+    from .utils import atomic_write_json, run_metadata
     from .quality import QualityConfig, generator_quality
 
     if threads:
@@ -448,7 +448,7 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
     try:
         with _tidy_out(out):
             if int(os.environ.get("RANK", "0")) == 0:
-                from ._utils import claim_run_dir
+                from .utils import claim_run_dir
 
                 claim_run_dir(out, "inpaintkit.train-context-encoder")
             path = train_context_encoder(cfg, out, resume=resume, device=device)

@@ -68,7 +68,7 @@ def output_distribution(run_dir: str | os.PathLike, df, evaluator: str | os.Path
 
     from classifiers import load_feature_network
 
-    from ._utils import from_uint8, resolve_device
+    from .utils import from_uint8, resolve_device
     from .quality import PooledFeatures, frechet_distance, kernel_distance
     from .report import _ok, _slug
 

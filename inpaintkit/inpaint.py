@@ -16,8 +16,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ._utils import (atomic_write_bytes, atomic_write_json, from_uint8, resolve_device,
-                     run_metadata, to_uint8)
+from .utils import (atomic_write_bytes, atomic_write_json, from_uint8, resolve_device,
+                    run_metadata, save_figure, to_uint8)
 
 __all__ = ["InpaintConfig", "InpaintError", "inpaint", "load_image_batch", "resolve_losses",
            "search_seed_for"]
@@ -159,10 +159,7 @@ def _save_curves(path: Path, history: dict[str, np.ndarray], column: int, weight
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, dpi=100)
 
 
 def _output_paths(cfg: InpaintConfig, inputs: list[Path], folder_input: bool) -> tuple[list[Path], Path, Path]:
@@ -241,7 +238,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     """
     from .blend import BLENDS, blend
     from .losses import LOSSES, build_loss, parse_loss_spec
-    from ._utils import check_writable, claim_run_dir
+    from .utils import check_writable, claim_run_dir
     from .masks import check_mask_spec, make_mask
     from .models import load_gan
     from .search import SearchConfig, latent_search

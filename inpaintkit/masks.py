@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ._registry import Registry
+from .utils import Registry
 
 __all__ = ["MASKS", "register_mask", "list_masks", "make_mask", "check_mask_spec", "validate_mask",
            "parse_mask_spec", "MaskError", "MaskSet", "read_mask_file", "mask_file_sets", "POLARITIES",

@@ -3,7 +3,7 @@
 Everything follows SPEC.md's evaluation protocol:
 
 - Images are scored as **uint8 in [0, 255]**. Tensors in [-1, 1] are converted with
-  :func:`inpaintkit._utils.to_uint8` (the project's one conversion; it rounds to nearest), so a
+  :func:`inpaintkit.utils.to_uint8` (the project's one conversion; it rounds to nearest), so a
   metric never sees a value a saved PNG could not hold.
 - **PSNR** is ``10 * log10(data_range**2 / MSE)``, the MSE taken over every pixel and channel of
   one image in float64, exactly as :func:`skimage.metrics.peak_signal_noise_ratio` computes it.
@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._registry import Registry
-from ._utils import to_uint8
+from .utils import Registry
+from .utils import to_uint8
 
 __all__ = [
     "METRICS", "list_metrics", "psnr", "ssim", "ssim_map", "hole_psnr", "hole_ssim", "l1", "hole_l1",
@@ -409,7 +409,7 @@ def lpips(output: torch.Tensor, target: torch.Tensor, net: str = "alex") -> np.n
         Perceptual Metric. CVPR 2018.
     """
     check_lpips(net)
-    from ._utils import check_images
+    from .utils import check_images
 
     check_images(output, "output")
     check_images(target, "target", size=tuple(output.shape[-2:]))

@@ -183,7 +183,7 @@ class GeneratorQuality:
                  classifier: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                  kid_subsets: int = 100, batch_size: int = 100) -> None:
         from classifiers import load_feature_network
-        from ._utils import check_images, resolve_device
+        from .utils import check_images, resolve_device
 
         check_images(real, "real images")
         self.device = resolve_device(device)

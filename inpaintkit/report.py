@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ._rows import load_rows
+from .utils import save_figure
 
 __all__ = ["METRIC_LABELS", "REFERENCE_METHOD", "bootstrap_ci", "paired_wilcoxon", "mcnemar_exact",
            "summarize", "summarize_accuracy", "format_table", "markdown_table", "latex_table",
@@ -497,10 +498,7 @@ def plot_grid(run_dir: str | os.PathLike, mask: str, n_images: int = 6, df=None,
     fig.suptitle(f"mask {mask}", fontsize=9)
     fig.tight_layout()
     out = Path(out) if out else run_dir / "report" / f"grid_{_slug(mask)}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)
 
 
 def _wrap(s: str, width: int = 18) -> str:
@@ -584,10 +582,7 @@ def plot_loss_curves(run_dir: str | os.PathLike, mask: str, df=None,
     fig.suptitle(f"loss terms during the search, mask {mask}", fontsize=10)
     fig.tight_layout()
     out = Path(out) if out else run_dir / "report" / f"loss_curves_{_slug(mask)}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)
 
 
 def plot_psnr_distribution(run_dir: str | os.PathLike, df=None, output: str = "scored",
@@ -619,10 +614,7 @@ def plot_psnr_distribution(run_dir: str | os.PathLike, df=None, output: str = "s
             ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     out = Path(out) if out else run_dir / "report" / "psnr_distribution.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)
 
 
 def _slug(s: str) -> str:
@@ -695,7 +687,7 @@ class Report:
 def _breakdowns(df, out_dir: Path, reference: str, methods, masks, labels, output: str, n_boot: int,
                 seed: int) -> tuple[str, list[Path]]:
     """The paired-difference and hole-size sections of the report, and their CSV files."""
-    from ._utils import atomic_write_text
+    from .utils import atomic_write_text
     from .breakdowns import hole_ratio_table, markdown_breakdown, paired_differences
 
     md, files = "", []
@@ -734,7 +726,7 @@ def _breakdowns(df, out_dir: Path, reference: str, methods, masks, labels, outpu
 def _distribution(run_dir: Path, df, meta, out_dir: Path, methods, masks, labels, evaluator,
                   seed: int, echo) -> tuple[str, list[Path]]:
     """The FD-R18 / KID section: from the saved outputs, with the run's (or the given) evaluator."""
-    from ._utils import atomic_write_text
+    from .utils import atomic_write_text
     from .breakdowns import markdown_breakdown
     from .distribution import output_distribution, resolve_evaluator
 
@@ -856,7 +848,7 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
                    f"{other_dir}; significance marks are within each run.")
         summary = pd.concat([summary, osum], ignore_index=True)
 
-    from ._utils import atomic_write_text
+    from .utils import atomic_write_text
 
     md = title + "\n\n" + markdown_table(cells, footer)
     tex = latex_table(cells, caption=footer)
@@ -891,7 +883,7 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
                     files.append(f)
         files.append(plot_psnr_distribution(run_dir, df=df, output=output, labels=labels,
                                             out=out_dir / "psnr_distribution.png"))
-    from ._utils import atomic_write_json, run_metadata
+    from .utils import atomic_write_json, run_metadata
 
     p = out_dir / "report_meta.json"
     atomic_write_json(p, run_metadata({

@@ -85,7 +85,7 @@ def merge_shards(directory: str | os.PathLike, report: bool = True,
         ShardError: naming what is missing, mixed or duplicated.
     """
     from ._rows import ROW_KEY, RowStore, _read_file, read_rows, rows_to_csv
-    from ._utils import atomic_write_json, run_lock, run_metadata
+    from .utils import atomic_write_json, run_lock, run_metadata
 
     say = echo or (lambda s: None)
     directory = Path(directory)

@@ -35,12 +35,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._utils import (atomic_write_bytes, atomic_write_json, resolve_device,
-                     run_metadata, to_unit, warn_if_slow_bf16)
+from .utils import (atomic_write_bytes, atomic_write_json, dist_env, resolve_device, run_metadata,
+                    save_figure, to_unit, warn_if_slow_bf16)
 from .baselines.context_encoder import (ContextEncoder, ContextEncoderConfig, load_context_encoder,
                                         save_context_encoder)
 from .models import CheckpointError, DCGANConfig, Discriminator, init_weights, read_checkpoint
-from .train_gan import (_batch_indices, _dist_info, _optimizers_to, _read_losses, _step_generator,
+from .train_gan import (_batch_indices, _optimizers_to, _read_losses, _step_generator,
                         _write_losses)
 
 __all__ = ["CETrainConfig", "train_context_encoder", "sample_masks", "MASK_KINDS",
@@ -164,10 +164,7 @@ def _plot_losses(rows: list[dict], path: Path) -> None:
     for a in (a1, a2, a3):
         a.set_xlabel("iteration")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, dpi=100)
 
 
 @torch.no_grad()
@@ -217,7 +214,8 @@ def train_context_encoder(config: CETrainConfig, out: str | os.PathLike, resume:
     from .data import build_dataset
 
     config.validate()
-    rank, world, distributed = _dist_info()
+    env = dist_env()
+    rank, world, distributed = env.rank, env.world_size, env.distributed
     dev = resolve_device(device)
     if distributed:
         import torch.distributed as dist
@@ -225,7 +223,7 @@ def train_context_encoder(config: CETrainConfig, out: str | os.PathLike, resume:
         if not dist.is_initialized():
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         if dev.type == "cuda":
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            dev = torch.device("cuda", env.local_rank)
             torch.cuda.set_device(dev)
     if config.batch_size % world:
         raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {world} "

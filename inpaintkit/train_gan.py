@@ -33,8 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, claim_run_dir, remove_stale_tmp,
-                     resolve_device, run_metadata, to_unit, warn_if_slow_bf16)
+from .utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, claim_run_dir, dist_env,
+                    remove_stale_tmp, resolve_device, run_metadata, save_figure, to_unit,
+                    warn_if_slow_bf16)
 from .diffaug import diff_augment, parse_diffaug
 from .models import (MODELS, CheckpointError, apply_spectral_norm, create_model, fold_spectral_norm, load_gan,
                      save_gan)
@@ -189,12 +190,6 @@ def _update_ema(ema_g: torch.nn.Module, g: torch.nn.Module, decay: float, step: 
         be.copy_(b)
 
 
-def _dist_info() -> tuple[int, int, bool]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    return rank, world, world > 1
-
-
 def _step_generator(seed: int, it: int, rank: int) -> torch.Generator:
     # A fresh, well-mixed stream per (seed, iteration, rank): the run needs no saved RNG state.
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, it, rank]).generate_state(1)[0]))
@@ -261,10 +256,7 @@ def _plot_losses(rows: list[dict], path: Path, fd_rows: list[dict] | None = None
     a2.legend()
     a2.set_title("discriminator outputs")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, dpi=100)
 
 
 def _write_losses(rows: list[dict], path: Path, fields: Sequence[str] = tuple(_LOSS_FIELDS)) -> None:
@@ -329,7 +321,8 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
     """
     from .data import build_dataset
 
-    rank, world, distributed = _dist_info()
+    env = dist_env()
+    rank, world, distributed = env.rank, env.world_size, env.distributed
     dev = resolve_device(device)
     if distributed:
         import torch.distributed as dist
@@ -338,7 +331,7 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
         if not dist.is_initialized():
             dist.init_process_group(backend)
         if dev.type == "cuda":
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            dev = torch.device("cuda", env.local_rank)
             torch.cuda.set_device(dev)
     if config.batch_size % world:
         raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {world} processes")

@@ -303,7 +303,7 @@ def test_bench_refuses_to_mix_configs_or_keeps_them_apart(env, tmp_path):
 
 
 def test_two_bench_processes_on_one_folder(env, tmp_path):
-    from inpaintkit._utils import run_lock
+    from inpaintkit.utils import run_lock
 
     out = tmp_path / "run"
     with run_lock(out, "bench"):  # another process holding the folder

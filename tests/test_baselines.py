@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from inpaintkit._utils import from_uint8, to_uint8
+from inpaintkit.utils import from_uint8, to_uint8
 from inpaintkit.baselines import (BASELINES, baseline_options, describe_baseline, list_baselines,
                                   nearest_neighbour_search, run_baseline)
 from inpaintkit.data import ArrayDataset

@@ -52,7 +52,7 @@ def test_inpaint_one_image_end_to_end(tiny_checkpoint, tmp_path):
 
     x, _ = load_image_batch([img], 32)
     known = make_mask("center", 32, seed=1)[0, 0].numpy() > 0
-    from inpaintkit._utils import to_uint8
+    from inpaintkit.utils import to_uint8
 
     np.testing.assert_array_equal(result[known], to_uint8(x)[0][known])
     # same seed, same result

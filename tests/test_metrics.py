@@ -9,7 +9,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaintkit import metrics as M
-from inpaintkit._utils import from_uint8, to_uint8
+from inpaintkit.utils import from_uint8, to_uint8
 
 WANG = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
             channel_axis=-1)

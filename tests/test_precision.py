@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintkit._utils import to_uint8
+from inpaintkit.utils import to_uint8
 from inpaintkit.masks import make_mask
 from inpaintkit.metrics import psnr
 from inpaintkit.search import SearchConfig, fold_batchnorm, latent_search
@@ -184,7 +184,7 @@ def test_search_falls_back_when_folding_changes_the_output(tiny_gan, corrupted):
 def test_bf16_warns_where_it_is_not_native(tiny_gan, corrupted, monkeypatch):
     import warnings
 
-    import inpaintkit._utils as U
+    import inpaintkit.utils.device as U
 
     g, d = tiny_gan
     y, mask = corrupted

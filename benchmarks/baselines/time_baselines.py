@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     from skimage.metrics import peak_signal_noise_ratio
 
-    from inpaintkit._utils import atomic_write_json, atomic_write_text, from_uint8, run_metadata, to_uint8
+    from inpaintkit.utils import atomic_write_json, atomic_write_text, from_uint8, run_metadata, to_uint8
     from inpaintkit.baselines import baseline_options, list_baselines, run_baseline
     from inpaintkit.masks import make_mask
 

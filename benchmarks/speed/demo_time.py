@@ -25,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="benchmarks/results/demo-time.md")
     args = ap.parse_args()
-    from inpaintkit._utils import git_commit
+    from inpaintkit.utils import git_commit
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "demo"

@@ -71,7 +71,7 @@ def main() -> None:
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("gpu.py needs a CUDA GPU (torch.cuda.is_available() is False)")
-    from inpaintkit._utils import atomic_write_json, atomic_write_text, run_metadata
+    from inpaintkit.utils import atomic_write_json, atomic_write_text, run_metadata
 
     torch.backends.cudnn.benchmark = True
     g, d = build_gan(0, args.gan)

@@ -324,7 +324,7 @@ def run_compile(nets, quick: bool) -> list[dict]:
 def run_blend(quick: bool) -> list[dict]:
     import cv2
 
-    from inpaintkit._utils import to_uint8
+    from inpaintkit.utils import to_uint8
     from inpaintkit.blend import poisson_blend
     from inpaintkit.masks import make_mask
 
@@ -439,7 +439,7 @@ def run_train(quick: bool) -> list[dict]:
 def run_precision(nets, quick: bool, gan: str | None, data: str | None, n_images: int, iters: int) -> list[dict]:
     """Mean PSNR (full image and hole, uint8, overlay composite) reached by the fp32 and the bf16
     search from the same starting latents on the same images."""
-    from inpaintkit._utils import to_uint8
+    from inpaintkit.utils import to_uint8
     from inpaintkit.masks import make_mask
     from inpaintkit.metrics import hole_psnr, psnr
     from inpaintkit.search import SearchConfig, latent_search
@@ -676,7 +676,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                     help="time the bf16 modes: auto = only where bf16 is native (AVX512-BF16/AMX)")
     args = ap.parse_args(argv)
-    from inpaintkit._utils import native_bf16
+    from inpaintkit.utils import native_bf16
 
     global USE_BF16
     USE_BF16 = args.bf16 == "on" or (args.bf16 == "auto" and native_bf16("cpu"))
@@ -691,7 +691,7 @@ def main(argv: list[str] | None = None) -> None:
                else ([1, 8] if args.quick else [1, 8, 32, 64]))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    from inpaintkit._utils import atomic_write_json, atomic_write_text, run_metadata
+    from inpaintkit.utils import atomic_write_json, atomic_write_text, run_metadata
 
     out = Path(args.out)
     meta = run_metadata({k: v for k, v in vars(args).items()})

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import torch
 
-from .._registry import Registry
-from .._utils import check_images
+from ..utils import Registry
+from ..utils import check_images
 from ..masks import validate_mask
 
 __all__ = ["BASELINES", "register_baseline", "list_baselines", "describe_baseline",
@@ -55,7 +55,7 @@ def prepare_inputs(y: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, t
     if lo < -1.0 or hi > 1.0:
         raise ValueError("y must lie in [-1, 1] on known pixels, got values in "
                          f"[{lo:.4g}, {hi:.4g}]; convert uint8 images with "
-                         "inpaintkit._utils.from_uint8")
+                         "inpaintkit.utils.from_uint8")
     return y0, m
 
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._utils import atomic_torch_save
+from ..utils import atomic_torch_save
 from ..models._checkpoint import CheckpointError, _halve, _load_state, read_checkpoint
 from ._common import composite_fill, prepare_inputs, register_baseline
 

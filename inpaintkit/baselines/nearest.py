@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._utils import check_images, from_uint8
+from ..utils import check_images, from_uint8
 from ._common import composite_fill, prepare_inputs, register_baseline
 
 __all__ = ["nearest_neighbour_inpaint", "nearest_neighbour_search"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._utils import from_uint8, to_uint8
+from ..utils import from_uint8, to_uint8
 from ._common import composite_fill, prepare_inputs, register_baseline
 
 __all__ = ["telea_inpaint"]
@@ -28,7 +28,7 @@ def telea_inpaint(y: torch.Tensor, mask: torch.Tensor, radius: float = 3.0) -> t
     """OpenCV Telea fast-marching inpainting (cv2.INPAINT_TELEA, radius 3), needs opencv.
 
     OpenCV inpaints 8-bit images, so each image goes through uint8 (the one conversion in
-    ``inpaintkit._utils``); the fill is therefore quantised to 1/255 steps of [0, 1], while the
+    ``inpaintkit.utils``); the fill is therefore quantised to 1/255 steps of [0, 1], while the
     known pixels are copied from ``y`` bit for bit.
 
     Args:

@@ -1,14 +1,13 @@
 """Sample grids of a dataset, labelled with class names where the dataset has them."""
 from __future__ import annotations
 
-import io
 import os
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
-from .._utils import atomic_write_bytes, atomic_write_json, check_writable, run_metadata
+from ..utils import atomic_write_json, check_writable, run_metadata, save_figure
 from ._base import ArrayDataset, build_dataset
 
 __all__ = ["image_grid", "sample_indices", "save_preview", "preview_dataset"]
@@ -93,11 +92,7 @@ def save_preview(dataset: ArrayDataset, out: str | os.PathLike, n: int = 64, see
     fig.suptitle(title, fontsize=9, y=1 - 0.08 / fig_h, va="top")
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.6 / fig_h,
                         wspace=0.05, hspace=0.3 if labelled else 0.05)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    out = Path(out)
-    atomic_write_bytes(out, buf.getvalue())
-    return out
+    return save_figure(fig, out, format="png")
 
 
 def preview_dataset(spec: str, out: str | os.PathLike, split: str = "train", n: int = 64,

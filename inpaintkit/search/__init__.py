@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._utils import resolve_device
+from ..utils import resolve_device
 from ..losses import CompositeLoss, build_loss
 from ._fast import fold_batchnorm, loss_evaluator
 from ._optim import LatentOptimizer, initial_z

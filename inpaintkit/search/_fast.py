@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import nn
 
-from .._utils import warn_if_slow_bf16
+from ..utils import warn_if_slow_bf16
 from ..losses import CompositeLoss, PreparedInputs
 
 if TYPE_CHECKING:
