@@ -362,12 +362,12 @@ def test_train_gan_keeps_the_last_finite_checkpoint(env, tmp_path, monkeypatch):
 # --- 5. a run in which every row failed exits non-zero, and its report says why ------------------------------
 
 def test_bench_where_every_row_fails(env, tmp_path, monkeypatch):
-    import inpaintkit.bench as B
+    import inpaintkit.bench.runner as R
 
     def broken(*args, **kwargs):
         raise RuntimeError("the method broke")
 
-    monkeypatch.setattr(B, "_run_images", broken)
+    monkeypatch.setattr(R, "_run_images", broken)
     out = tmp_path / "run"
     err = _fails_cleanly(_bench(out), "failed", [Path(env["ROOT"])], out)
     assert "the method broke" in err

@@ -396,11 +396,13 @@ def test_methods_on_an_image_share_their_starting_latents(tmp_path, monkeypatch)
 
 
 def test_rows_seeded_per_method_are_not_resumed_into(tmp_path):
+    from inpaintkit.bench.rundir import check_resume
+
     old = {"config_hash": "old", "loss_spec": "context=1,prior=0.003"}  # no seeding column
     cols = {"config_hash": "new", "loss_spec": "context=1,prior=0.003", "seeding": B.SEEDING}
     with pytest.raises(B.BenchError, match=r"seeding: None -> 'crn'"):
-        B._check_resume({("k", "context,prior", "center"): old}, ("k", "context,prior", "center"),
-                        cols, tmp_path)
+        check_resume({("k", "context,prior", "center"): old}, ("k", "context,prior", "center"),
+                     cols, tmp_path)
 
 
 def test_lama_masks_and_a_folder_of_per_image_masks_with_hole_polarity(tmp_path):
