@@ -70,10 +70,11 @@ def output_distribution(run_dir: str | os.PathLike, df, evaluator: str | os.Path
 
     from .utils import from_uint8, resolve_device
     from .quality import PooledFeatures, frechet_distance, kernel_distance
-    from .report import _ok, _slug
+    from .bench.rundir import slug
+    from .report.rows import ok_rows
 
     run_dir = Path(run_dir)
-    ok = _ok(df)
+    ok = ok_rows(df)
     cols = ["mask", "method", "n", "fd_r18", "kid", "kid_std"]
     if "images_file" not in ok:
         return pd.DataFrame(columns=cols)
@@ -88,7 +89,7 @@ def output_distribution(run_dir: str | os.PathLike, df, evaluator: str | os.Path
     masks = list(masks) if masks is not None else list(dict.fromkeys(ok["mask"]))
     recs = []
     for mask in masks:
-        inputs = run_dir / "images" / f"inputs__{_slug(mask)}.npz"
+        inputs = run_dir / "images" / f"inputs__{slug(mask)}.npz"
         if not inputs.is_file():
             continue
         with np.load(inputs, allow_pickle=False) as z:

@@ -86,7 +86,7 @@ def test_distribution_of_outputs_is_zero_for_the_ground_truth(tmp_path):
     target = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     run = tmp_path / "run"
     (run / "images" / "m").mkdir(parents=True)
-    from inpaintkit.report import _slug
+    from inpaintkit.bench.rundir import slug as _slug
 
     np.savez(run / "images" / f"inputs__{_slug('center')}.npz", ids=ids, target=target)
     outputs = {"same": target, "dark": target // 4}

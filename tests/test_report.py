@@ -248,10 +248,12 @@ def test_markers_follow_the_adjusted_p_values(run_dir):
     df = pd.DataFrame([{"image_id": i, "method": m, "mask": "center", "psnr": v, "error": ""}
                        for i in range(6) for m, v in (("yeh", 20.0 + i), ("a", 21.0 + i + 0.01 * i),
                                                       ("b", 20.0 + i + (0.3 if i % 2 else -0.2)))])
+    from inpaintkit.report.stats import _direction as direction
+
     one = R.summarize(df)
     a = one[one["method"] == "a"].iloc[0]
     assert a["p_vs_yeh"] < 0.05 and a["p_bh_vs_yeh"] >= 0.05 and a["marker"] == ""
-    assert R._direction(df[df["method"] == "a"]["psnr"], df[df["method"] == "yeh"]["psnr"]) == "↑"
+    assert direction(df[df["method"] == "a"]["psnr"], df[df["method"] == "yeh"]["psnr"]) == "↑"
 
 
 def test_l1_is_read_lowest_first():

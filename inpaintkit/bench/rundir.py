@@ -3,8 +3,10 @@ saved arrays and ``meta.json``."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,10 +20,9 @@ from .plan import SEEDING
 
 
 def slug(s: str) -> str:
-    """A file-name-safe form of a method or mask name (the report's rule)."""
-    from ..report import _slug
-
-    return _slug(s)
+    """A method or mask name as part of a file name in the run folder: the name made safe and cut
+    to 48 characters, plus 6 hex digits of its hash so that different names never collide."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:48] + "-" + hashlib.sha1(s.encode()).hexdigest()[:6]
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
