@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-
 from .._rows import load_rows
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-
 from .rows import ok_rows
 from .stats import DECIMALS, LOWER_IS_BETTER, METRIC_LABELS
 

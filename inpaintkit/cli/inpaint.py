@@ -1,0 +1,65 @@
+"""``inpaintkit inpaint``: inpaint an image or a folder of images."""
+from __future__ import annotations
+
+import click
+
+from ._options import check_lr, device_option, threads_option
+
+
+@click.command("inpaint")
+@click.option("--gan", required=True, type=click.Path(dir_okay=False), help="GAN checkpoint.")
+@click.option("--image", required=True, type=click.Path(), help="An image file, or a folder (run batched).")
+@click.option("--mask", default="center", show_default=True,
+              help="center, left, right, top, bottom, half, random[:p], blocks[:n], thin, medium, "
+                   "thick, or a PNG (white = known; see --mask-polarity).")
+@click.option("--mask-polarity", type=click.Choice(["known", "hole"]), default="known",
+              show_default=True, help="A PNG --mask: known = white is known; hole = white is the "
+                                      "hole (LaMa's convention).")
+@click.option("--losses", default=None, help="Loss spec, e.g. context,prior=0.003,sem=1e5,cat=1e6 "
+              "(inpaintkit losses). [default: context,prior; all five with --classifier]")
+@click.option("--classifier", default=None, type=click.Path(dir_okay=False),
+              help="Classifier checkpoint for the sem/cat losses.")
+@click.option("--iters", default=1500, show_default=True, type=click.IntRange(0))
+@click.option("--optimizer", type=click.Choice(["adam", "nesterov"]), default="adam", show_default=True)
+@click.option("--lr", default=None, type=float, callback=check_lr,
+              help="Search learning rate. [default: 0.01]")
+@click.option("--restarts", default=1, show_default=True, type=click.IntRange(1),
+              help="Random initialisations per image; the best is kept.")
+@click.option("--restart-reduce", type=click.Choice(["best", "mean"]), default="best",
+              show_default=True, help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
+                   "(higher PSNR, softer).")
+@click.option("--blend", type=click.Choice(["poisson", "overlay"]), default="poisson", show_default=True)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
+              help="Images per search batch (folders).")
+@click.option("--save-all", is_flag=True, help="Also write the masked input, G(z), overlay, mask and loss curves.")
+@threads_option()
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the masks and the starting latents.")
+@device_option()
+@click.option("--out", required=True, type=click.Path(),
+              help="Output image (e.g. out.png) for one image, or a folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing files at the output paths that an earlier inpaint did not write.")
+def inpaint_cmd(gan, image, mask, mask_polarity, losses, classifier, iters, optimizer, lr, restarts, restart_reduce,
+                blend, batch_size, save_all, threads, seed, device, out, overwrite) -> None:
+    """Inpaint an image (or a folder of images) with a trained GAN by latent search."""
+    import torch
+
+    from ..inpaint import InpaintConfig, InpaintError, inpaint
+    from ..losses import LossSpecError
+    from ..masks import MaskError
+    from ..models import CheckpointError
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = InpaintConfig(gan=gan, image=image, out=out, mask=mask, mask_polarity=mask_polarity,
+                        losses=losses, classifier=classifier,
+                        iters=iters, optimizer=optimizer, lr=lr, restarts=restarts,
+                        restart_reduce=restart_reduce, blend=blend,
+                        seed=seed, device=device, save_all=save_all, batch_size=batch_size,
+                        overwrite=overwrite)
+    try:
+        inpaint(cfg, progress=True, echo=click.echo)
+    except (InpaintError, LossSpecError, MaskError, KeyError) as e:
+        raise click.UsageError(str(e).strip('"')) from e
+    except (CheckpointError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
