@@ -1,11 +1,20 @@
 """Shared machinery of the commands: one-line errors, and the options spelled the same in every
-command (``--device``, ``--threads``, ``--config``, ``--precision``, ``--flip/--no-flip``)."""
+command (``--device``, ``--threads``, ``--config``, ``--precision``, ``--flip/--no-flip``, and the
+choices of the search options)."""
 from __future__ import annotations
 
 import math
 import os
 
 import click
+
+#: The values of the choice options, spelled as the library spells them (inpaintkit.search's
+#: PRECISIONS, OPTIMIZERS and RESTART_REDUCTIONS, inpaintkit.blend's BLENDS; a test checks that
+#: they agree). Written out here so that ``inpaintkit --help`` does not import torch.
+PRECISIONS = ("fp32", "bf16")
+OPTIMIZERS = ("adam", "nesterov")
+RESTART_REDUCTIONS = ("best", "mean")
+BLENDS = ("poisson", "overlay")
 
 #: What a bad input or environment raises inside the library: each becomes a one-line
 #: ``Error: ...`` and exit status 1 instead of a traceback. ``INPAINTKIT_DEBUG=1`` shows the
@@ -86,9 +95,16 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     params = {p.name: p for p in ctx.command.params if p.name != "config"}
     names = set(params)
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
-    for k, v in values.items():  # a repeatable option may be given one value: masks = "center"
+    for k, v in list(values.items()):
         if k in params and getattr(params[k], "multiple", False) and not isinstance(v, list):
-            values[k] = [v]
+            values[k] = [v]  # a repeatable option may be given one value: masks = "center"
+        # the off spelling of an on/off flag: no-flip = true is flip = false
+        flag = params.get(k[3:]) if k.startswith("no_") and k not in params else None
+        if flag is not None and f"--{k[3:].replace('_', '-')}" in getattr(flag, "opts", ()) \
+                and f"--no-{k[3:].replace('_', '-')}" in getattr(flag, "secondary_opts", ()) \
+                and isinstance(v, bool):
+            values[k[3:]] = not values.pop(k)
+            names.add(k)
     unknown = sorted(k for k in data if str(k).replace("-", "_") not in names)
     if unknown:
         raise click.BadParameter(f"{value}: unknown key(s) {', '.join(unknown)}; the keys are the "
@@ -133,3 +149,27 @@ def keep_config(config: str | None, out: str | os.PathLike) -> None:
         from ..utils import atomic_write_bytes
 
         atomic_write_bytes(Path(out) / "config.toml", Path(config).read_bytes())
+
+
+def precision_option(default: str | None = "fp32", help: str = "bf16: bfloat16 autocast."):
+    """``--precision fp32|bf16``, the one spelling of numeric precision in every command."""
+    return click.option("--precision", type=click.Choice(PRECISIONS), default=default,
+                        show_default=default is not None, help=help)
+
+
+def flip_option():
+    """``--flip/--no-flip``: random horizontal flips of the training images (on by default)."""
+    return click.option("--flip/--no-flip", default=True, show_default=True,
+                        help="Random horizontal flips.")
+
+
+def resolve_bf16(precision: str | None, bf16: bool | None) -> bool:
+    """Whether to use bf16, from ``--precision`` and the older ``--bf16/--no-bf16`` spelling.
+
+    Raises:
+        click.UsageError: the two disagree.
+    """
+    if precision is not None and bf16 is not None and (precision == "bf16") != bf16:
+        raise click.UsageError(f"--precision {precision} and --{'' if bf16 else 'no-'}bf16 disagree; "
+                               f"give --precision only")
+    return precision == "bf16" if precision is not None else bool(bf16)

@@ -5,7 +5,8 @@ import os
 
 import click
 
-from ._options import check_lr, config_option, device_option, keep_config
+from ._options import (BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, config_option, device_option,
+                       keep_config, precision_option)
 
 
 @click.command("bench")
@@ -44,22 +45,22 @@ from ._options import check_lr, config_option, device_option, keep_config
               help="Index of the first image, e.g. 100 to tune on images the test set leaves out.")
 @click.option("--iters", default=None, type=int, help="Search iterations. [default: 1500]")
 @click.option("--restarts", default=None, type=int, help="Random restarts per image. [default: 1]")
-@click.option("--restart-reduce", default=None,
+@click.option("--restart-reduce", type=click.Choice(RESTART_REDUCTIONS), default=None,
               help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
                    "(higher PSNR, softer). [default: best]")
-@click.option("--optimizer", default=None, help="adam or nesterov. [default: adam]")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help="[default: adam]")
 @click.option("--lr", default=None, type=float, callback=check_lr,
               help="Search learning rate. [default: the optimiser's]")
 @click.option("--weights", "weights", default=None,
               help="Default-weight table for terms given without a weight: calibrated, eth (the "
                    "ETH study's, which saturate z), or ratio (sem, cat at auto:R). [default: "
                    "calibrated; the demo: ratio]")
-@click.option("--precision", default=None,
-              help="fp32 or bf16: the search's networks under bfloat16 autocast. [default: fp32]")
+@precision_option(default=None, help="bf16: the search's networks under bfloat16 autocast. "
+                                     "[default: fp32]")
 @click.option("--monitor", multiple=True, help="Loss terms to record with weight 0 in every search "
               "(for the loss-curve figure), or 'all'.")
-@click.option("--blend", default=None, help="poisson or overlay: how search outputs are scored. "
-              "[default: poisson]")
+@click.option("--blend", type=click.Choice(BLENDS), default=None,
+              help="How search outputs are scored. [default: poisson]")
 @click.option("--batch-size", default=None, type=int, help="Images per batch. [default: 64]")
 @click.option("--save-images", default=None, type=int,
               help="Save the outputs of the first N images for the grids (-1: all). [default: 16]")

@@ -5,7 +5,8 @@ import os
 
 import click
 
-from ._options import check_lr, config_option, device_option, keep_config, threads_option, tidy_out
+from ._options import (check_lr, config_option, device_option, keep_config, precision_option, resolve_bf16,
+                       threads_option, tidy_out)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -63,7 +64,8 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
               help="Hole fills to draw from: zero (mid-grey, as M*y in the losses), flat (a random "
                    "colour), noise.")
 @click.option("--image-size", default=None, type=int, help="Resize the data to this side.")
-@click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
+@precision_option(default=None, help="bf16: bfloat16 autocast. [default: fp32]")
+@click.option("--bf16/--no-bf16", default=None, hidden=True, help="Same as --precision bf16/fp32.")
 @click.option("--channels-last/--no-channels-last", default=False, show_default=True)
 @threads_option()
 @click.option("--best-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
@@ -73,7 +75,7 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
                          weight_decay, schedule, milestones, min_lr, warmup_epochs, aux_weight,
                          label_smoothing, flip, crop, pad, crop_scale, jitter, mixup, cutmix, mix_prob,
                          model_kwargs, pretrained, init, mask_augment, mask_prob, mask_fill, image_size,
-                         bf16, channels_last, threads, best_dtype, dry_run) -> None:
+                         precision, bf16, channels_last, threads, best_dtype, dry_run) -> None:
     """Train a classifier for the sem/cat losses (ETH GoogLeNet recipe by default)."""
     import json
 
@@ -88,7 +90,8 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
             flip=flip, crop=crop, pad=pad, crop_scale=_floats(crop_scale), jitter=jitter, mixup=mixup,
             cutmix=cutmix, mix_prob=mix_prob, model_kwargs=json.loads(model_kwargs),
             pretrained=pretrained, init=init, mask_augment=_names(mask_augment), mask_prob=mask_prob,
-            mask_fill=_names(mask_fill), image_size=image_size, seed=seed, device=device, bf16=bf16,
+            mask_fill=_names(mask_fill), image_size=image_size, seed=seed, device=device,
+            bf16=resolve_bf16(precision, bf16),
             channels_last=channels_last, threads=threads, best_dtype=best_dtype, dry_run=dry_run,
             resume=resume)
     except (ValueError, TypeError) as e:
@@ -108,12 +111,13 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
 @click.option("--data", required=True, help="Labelled data spec.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Per-class accuracy CSV.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
-@click.option("--bf16/--no-bf16", default=False, show_default=True)
+@precision_option(default=None, help="bf16: bfloat16 autocast. [default: fp32]")
+@click.option("--bf16/--no-bf16", default=None, hidden=True, help="Same as --precision bf16/fp32.")
 @click.option("--seed", default=0, show_default=True, type=int, help="For generated datasets.")
 @click.option("--masks", default="", help="Also top-1 with each of these holes (zero-filled), e.g. "
               "center,left,random:0.7.")
 @device_option("cpu")
-def eval_classifier_cmd(ckpt, data, out, batch_size, bf16, seed, masks, device) -> None:
+def eval_classifier_cmd(ckpt, data, out, batch_size, precision, bf16, seed, masks, device) -> None:
     """Top-1/top-5 accuracy of a classifier, and a per-class table."""
     from classifiers import evaluate_classifier
 
@@ -125,8 +129,8 @@ def eval_classifier_cmd(ckpt, data, out, batch_size, bf16, seed, masks, device) 
             masks_mod.check_mask_spec(spec)
     except (ValueError, KeyError) as e:
         raise click.UsageError(f"--masks: {e}") from e
-    r = evaluate_classifier(ckpt, data, out=out, device=device, batch_size=batch_size, bf16=bf16, seed=seed,
-                            masks=specs)
+    r = evaluate_classifier(ckpt, data, out=out, device=device, batch_size=batch_size,
+                            bf16=resolve_bf16(precision, bf16), seed=seed, masks=specs)
     click.echo(f"{r['arch']} on {data}: top-1 {r['top1']:.4f}, top-5 {r['top5']:.4f}, "
                f"loss {r['loss']:.4f} ({r['n']} images)")
     for spec, acc in r["masked_top1"].items():

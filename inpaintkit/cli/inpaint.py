@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ._options import check_lr, device_option, threads_option
+from ._options import BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, device_option, threads_option
 
 
 @click.command("inpaint")
@@ -20,15 +20,15 @@ from ._options import check_lr, device_option, threads_option
 @click.option("--classifier", default=None, type=click.Path(dir_okay=False),
               help="Classifier checkpoint for the sem/cat losses.")
 @click.option("--iters", default=1500, show_default=True, type=click.IntRange(0))
-@click.option("--optimizer", type=click.Choice(["adam", "nesterov"]), default="adam", show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
 @click.option("--lr", default=None, type=float, callback=check_lr,
               help="Search learning rate. [default: 0.01]")
 @click.option("--restarts", default=1, show_default=True, type=click.IntRange(1),
               help="Random initialisations per image; the best is kept.")
-@click.option("--restart-reduce", type=click.Choice(["best", "mean"]), default="best",
+@click.option("--restart-reduce", type=click.Choice(RESTART_REDUCTIONS), default="best",
               show_default=True, help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
                    "(higher PSNR, softer).")
-@click.option("--blend", type=click.Choice(["poisson", "overlay"]), default="poisson", show_default=True)
+@click.option("--blend", type=click.Choice(BLENDS), default="poisson", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
               help="Images per search batch (folders).")
 @click.option("--save-all", is_flag=True, help="Also write the masked input, G(z), overlay, mask and loss curves.")

@@ -6,7 +6,8 @@ import os
 
 import click
 
-from ._options import check_lr, config_option, device_option, keep_config, threads_option, tidy_out
+from ._options import (check_lr, config_option, device_option, flip_option, keep_config, precision_option,
+                       threads_option, tidy_out)
 
 
 @click.command("train-gan")
@@ -22,10 +23,9 @@ from ._options import check_lr, config_option, device_option, keep_config, threa
 @click.option("--ngf", type=int, default=None)
 @click.option("--ndf", type=int, default=None)
 @click.option("--kernel-size", type=click.Choice(["4", "5"]), default=None)
-@click.option("--no-flip", is_flag=True, help="Disable random horizontal flips.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 autocast (about 2x faster on CPUs with AVX512-BF16 or AMX and on GPUs; "
-                   "much slower on CPUs without them, which get a warning).")
+@flip_option()
+@precision_option(help="bf16 autocast (about 2x faster on CPUs with AVX512-BF16 or AMX and on "
+                       "GPUs; much slower on CPUs without them, which get a warning).")
 @click.option("--channels-last", is_flag=True, help="NHWC memory format (faster convolutions on CPU).")
 @click.option("--sample-every", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--ckpt-every", default=250, show_default=True, type=click.IntRange(1))
@@ -51,7 +51,7 @@ from ._options import check_lr, config_option, device_option, keep_config, threa
 @click.option("--seed", default=0, show_default=True, type=int)
 @device_option()
 @click.option("--dry-run", is_flag=True, help="A few steps of dcgan_test on 32x32 data, for CI.")
-def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, no_flip,
+def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, flip,
                   precision, channels_last, sample_every, ckpt_every, snapshot_every, ema, diffaug, spectral_norm,
                   gan_loss, fd_data, fd_classifier, fd_split, fd_start, fd_n_real, fd_n, threads, out, resume, seed,
                   device, dry_run) -> None:
@@ -69,7 +69,7 @@ def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf
         arch, iters, batch_size = "dcgan_test", min(iters, 4), min(batch_size, 8)
         sample_every = ckpt_every = 2
     cfg = GANTrainConfig(data=data, arch=arch, iters=iters, batch_size=batch_size, lr=lr, beta1=beta1,
-                         flip=not no_flip, seed=seed, precision=precision, channels_last=channels_last,
+                         flip=flip, seed=seed, precision=precision, channels_last=channels_last,
                          sample_every=sample_every, ckpt_every=ckpt_every,
                          snapshot_every=snapshot_every, model_overrides=overrides, ema=ema, diffaug=diffaug,
                          spectral_norm=spectral_norm, gan_loss=gan_loss, fd_data=fd_data,
@@ -137,9 +137,8 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
 @click.option("--nef", default=64, show_default=True, type=click.IntRange(1), help="Encoder width.")
 @click.option("--ngf", default=64, show_default=True, type=click.IntRange(1), help="Decoder width.")
 @click.option("--ndf", default=64, show_default=True, type=click.IntRange(1), help="Discriminator width.")
-@click.option("--no-flip", is_flag=True, help="Disable random horizontal flips.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 autocast (fast only where bf16 is native: GPUs, AVX512-BF16/AMX CPUs).")
+@flip_option()
+@precision_option(help="bf16 autocast (fast only where bf16 is native: GPUs, AVX512-BF16/AMX CPUs).")
 @click.option("--channels-last", is_flag=True, help="NHWC memory format (faster convolutions on CPU).")
 @click.option("--sample-every", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--ckpt-every", default=250, show_default=True, type=click.IntRange(1))
@@ -150,7 +149,7 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
 @device_option()
 @click.option("--dry-run", is_flag=True, help="A few steps of a tiny 32x32 model, for CI.")
 def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_adv, masks, nef,
-                              ngf, ndf, no_flip, precision, channels_last, sample_every, ckpt_every,
+                              ngf, ndf, flip, precision, channels_last, sample_every, ckpt_every,
                               threads, out, resume, seed, device, dry_run) -> None:
     """Train a Context Encoder (Pathak et al. 2016) for the ce baseline; works under torchrun.
 
@@ -170,7 +169,7 @@ def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_
     cfg = CETrainConfig(data=data, image_size=image_size, iters=iters, batch_size=batch_size,
                         lr=lr, beta1=beta1, w_rec=1.0 - w_adv, w_adv=w_adv,
                         masks=tuple(k.strip() for k in masks.split(",") if k.strip()), nef=nef,
-                        ngf=ngf, ndf=ndf, flip=not no_flip, seed=seed, precision=precision,
+                        ngf=ngf, ndf=ndf, flip=flip, seed=seed, precision=precision,
                         channels_last=channels_last, sample_every=sample_every,
                         ckpt_every=ckpt_every)
     try:
