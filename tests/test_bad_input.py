@@ -1,10 +1,10 @@
 """Bad inputs, through the command line as a user types them: every one ends with a non-zero exit,
 one line that names the problem, no traceback, and no file outside ``--out`` changed.
 
-The cases are those of the issue "Every command fails cleanly, and no run loses or mixes data":
-overwritten inputs, run folders of another kind, mixed bench configurations, changed settings on
-resume, NaN models, wrong numbers with exit 0, late validation, tracebacks, leftovers of a kill and
-two writers on one folder.
+The cases: overwritten inputs, run folders of another kind, mixed bench configurations, changed
+settings on resume, NaN models, wrong numbers with exit 0, late validation, tracebacks, leftovers
+of a kill and two writers on one folder. Every command fails cleanly, and no run loses or mixes
+data.
 """
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ CASES = [
                           "--no-progress --out {OUT}", "--lr"),
 ]
 
-# the issue's own spelling, where /proc exists (a folder nothing may create anything in)
+# the same cases under /proc, where it exists (a folder nothing may create anything in)
 if Path("/proc").is_dir():
     CASES += [(f"{name}-proc", cmd.replace("{UNWRITABLE}", "/proc/x"), "cannot write --out")
               for name, cmd, _ in list(CASES) if name.endswith("-unwritable")]

@@ -180,7 +180,7 @@ def test_stanford_cars_train(tmp_path):
     assert ds.labels.tolist() == [0, 1, 2, 1]                      # class - 1
     assert ds.class_names == CARS_CLASSES
     assert ds.extras["fname"].tolist() == [r[0] for r in CARS_TRAIN]
-    # each crop is the red box: no blue background left, up to JPEG noise (greyscale for #4)
+    # each crop is the red box: no blue background left, up to JPEG noise (greyscale for the fourth image)
     img = ds.images.astype(int)
     assert (np.abs(img[:3] - np.array(RED)).max(axis=-1) < 40).all()
     grey = np.asarray(Image.fromarray(np.array([[RED]], np.uint8)).convert("L"))[0, 0]

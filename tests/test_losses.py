@@ -508,7 +508,7 @@ def test_readme_custom_term_example_is_the_tested_one(tiny_gan, corrupted):
     readme = Path(__file__).resolve().parents[1] / "README.md"
     blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
     blocks = [b for b in blocks if "@register_loss(" in b]
-    # The issue requires the README to show this example: its absence is a failure, not a skip.
-    assert blocks, "README.md lost its register_loss example (issue 2 requires it)"
+    # The README documents custom terms with this example: its absence is a failure, not a skip.
+    assert blocks, "README.md lost its register_loss example"
     assert blocks[0] == CUSTOM_TERM_EXAMPLE
     _run_example(blocks[0], tiny_gan, corrupted)

@@ -122,8 +122,8 @@ def test_classes_are_separable_even_with_half_the_car_missing():
 
 
 def test_ten_thousand_64px_images_take_seconds():
-    # The budget: 10,000 images at 64x64 "in seconds". About 6 s on a shared 2-core CPU;
-    # the bound is loose so a busy machine passes, but a per-pixel Python loop would not.
+    # The budget: 10,000 images at 64x64 "in seconds". The bound is loose so that a busy machine
+    # passes, but a per-pixel Python loop would not.
     import time
 
     from inpaintkit.data.synthetic import BODY_STYLES, render_synthetic_cars

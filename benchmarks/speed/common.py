@@ -8,7 +8,7 @@ from typing import Callable
 
 import torch
 
-#: The three loss sets of issue 7, by label.
+#: The three loss sets the speed suite times, by label.
 LOSS_SETS = {
     "context,prior": "context,prior",
     "context,prior,inpaint,sem": "context,prior,inpaint,sem",

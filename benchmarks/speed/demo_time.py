@@ -1,4 +1,4 @@
-"""Wall time of the main job on the built-in default (issue 5: under 3 minutes on a 2-core CPU).
+"""Wall time of the main job on the built-in default (the target: under 3 minutes on a 2-core CPU).
 
     python benchmarks/speed/demo_time.py [--out benchmarks/results/demo-time.md]
     benchmarks/speed/quiet.sh is for run.py; run this one when the machine is otherwise idle.

@@ -1,4 +1,4 @@
-"""The inpaintkit speed suite (issue 7): latent-search throughput against the machine's limit.
+"""The inpaintkit speed suite: latent-search throughput against the machine's limit.
 
     python benchmarks/speed/run.py [--quick] [--out benchmarks/results/speed] [--threads 2]
 

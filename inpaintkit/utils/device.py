@@ -42,7 +42,8 @@ def native_bf16(device: str | torch.device = "cpu") -> bool:
     """Whether ``device`` computes bfloat16 natively (CUDA, or a CPU with AVX512-BF16 or AMX).
 
     On other CPUs (AVX2-only machines, for example) oneDNN emulates bf16 and a bf16 matmul is
-    orders of magnitude slower than fp32: measured about 1 vs 104 GFLOP/s on a 2-core AVX2 EPYC.
+    orders of magnitude slower than fp32 (``benchmarks/speed`` measures the machine's matmul rate
+    in both).
     """
     dev = torch.device(device)
     if dev.type == "cuda":
