@@ -70,7 +70,7 @@ def output_distribution(run_dir: str | os.PathLike, df, evaluator: str | os.Path
 
     from .utils import from_uint8, resolve_device
     from .quality import PooledFeatures, frechet_distance, kernel_distance
-    from .bench.rundir import slug
+    from .bench.rundir import inputs_path
     from .report.rows import ok_rows
 
     run_dir = Path(run_dir)
@@ -89,7 +89,7 @@ def output_distribution(run_dir: str | os.PathLike, df, evaluator: str | os.Path
     masks = list(masks) if masks is not None else list(dict.fromkeys(ok["mask"]))
     recs = []
     for mask in masks:
-        inputs = run_dir / "images" / f"inputs__{slug(mask)}.npz"
+        inputs = inputs_path(run_dir, mask)
         if not inputs.is_file():
             continue
         with np.load(inputs, allow_pickle=False) as z:

@@ -280,7 +280,7 @@ def test_bench_refuses_to_mix_configs_or_keeps_them_apart(env, tmp_path):
                          [Path(env["ROOT"]), tmp_path], None)
     assert "iters: 2 -> 3" in err and "seed: 0 -> 7" in err
     # --allow-mixed: the new configuration gets its own methods, the old rows stay as they were
-    from inpaintkit._rows import read_rows
+    from inpaintkit.bench import read_rows
 
     old = {(r["image_id"], r["method"]): r["psnr"] for r in read_rows(out)}
     res = CliRunner().invoke(main, _bench(out, "--start", "1", "--iters", "3", "--seed", "7",

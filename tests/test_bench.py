@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from inpaintkit import bench as B
-from inpaintkit._rows import read_rows
+from inpaintkit.bench import read_rows
 from inpaintkit.cli import main
 from inpaintkit.losses import AutoWeight
 

@@ -55,7 +55,7 @@ def test_bca_edge_cases():
 
 
 def test_report_has_both_sections(tmp_path):
-    from inpaintkit._rows import RowStore
+    from inpaintkit.bench import RowStore
     from inpaintkit.report import make_report
 
     df = _rows([0.05, 0.15, 0.25, 0.35, 0.45, 0.12])
@@ -71,7 +71,7 @@ def test_distribution_of_outputs_is_zero_for_the_ground_truth(tmp_path):
     import torch
 
     import classifiers as C
-    from inpaintkit._rows import RowStore
+    from inpaintkit.bench import RowStore
     from inpaintkit.distribution import output_distribution
     from inpaintkit.report import make_report
 
@@ -96,7 +96,7 @@ def test_distribution_of_outputs_is_zero_for_the_ground_truth(tmp_path):
         rows += [{"image_id": int(i), "method": name, "mask": "center", "psnr": 1.0, "error": "",
                   "images_file": f"images/m/{name}.npz"} for i in ids]
     RowStore(run).append(rows)
-    from inpaintkit._rows import load_rows
+    from inpaintkit.bench import load_rows
 
     d = output_distribution(run, load_rows(run), tmp_path / "ev.pt", kid_subsets=10).set_index("method")
     assert d.loc["same", "n"] == 8

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from scipy.stats import wilcoxon
 
 from inpaintkit import report as R
-from inpaintkit._rows import RowStore, load_rows, read_rows
+from inpaintkit.bench import RowStore, load_rows, read_rows
 from inpaintkit.cli import main
 
 # im: 1 dB above yeh on every image; the loss set: +-0.1 dB around yeh, alternating (no effect)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from inpaintkit._rows import read_rows
+from inpaintkit.bench import read_rows
 from inpaintkit.cli import main
 from inpaintkit.shards import ShardError, merge_shards, parse_shard
 

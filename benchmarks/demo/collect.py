@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/demo-tune")
     args = ap.parse_args()
     runs, out = Path(args.runs), Path(args.out)
-    from inpaintkit._rows import rows_to_csv
+    from inpaintkit.bench import rows_to_csv
 
     parts = []
     for run in sorted(runs.glob("*/*")):

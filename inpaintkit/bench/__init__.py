@@ -3,9 +3,9 @@
 A *method* is either the GAN latent search with a loss set (``--losses SPEC``, labelled by its
 spec; ``yeh`` is the search with ``context,prior``) or a classical baseline (``--baselines``).
 Every method inpaints the same images under the same masks, batch by batch, and each (image,
-method, mask) becomes one row of ``DIR/rows.jsonl`` (see :mod:`inpaintkit._rows`), appended
-atomically as its batch finishes. A rerun of the same command skips the rows already there, so
-a killed run loses at most the batch in flight and never duplicates a row.
+method, mask) becomes one row of ``DIR/rows.jsonl`` (:class:`RowStore`, :func:`read_rows`),
+appended atomically as its batch finishes. A rerun of the same command skips the rows already
+there, so a killed run loses at most the batch in flight and never duplicates a row.
 
 What is scored (SPEC.md): the columns ``psnr``, ``ssim``, ``psnr_hole`` and ``ssim_hole`` score
 the *output*: for a search, ``blend(y, G(z_hat), M)`` with ``--blend`` (Poisson by default); for a
@@ -45,6 +45,7 @@ from __future__ import annotations
 from .config import (ASSETS_DIR, BUNDLED_ASSETS, DEFAULT_LOSSES, DEFAULT_MASKS, RUN_KIND, BenchConfig,
                      BenchError, BenchFailed, Method, ResolvedBench, assets_dir, bundled_asset,
                      resolve_config)
+from .._rows import ROWS_FILE, RowStore, load_rows, read_rows, rows_to_csv
 from .plan import SEEDING, image_masks, mask_seed, search_seed
 from .runner import BatchInfo, BenchResult, run_bench
 
@@ -53,4 +54,4 @@ __all__ = ["BenchConfig", "BenchError", "BenchFailed", "Method", "ResolvedBench"
            "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "assets_dir",
            "bundled_asset",
            "DEFAULT_MASKS", "DEFAULT_LOSSES", "image_masks", "mask_seed", "search_seed", "SEEDING",
-           "RUN_KIND"]
+           "RUN_KIND", "ROWS_FILE", "RowStore", "read_rows", "load_rows", "rows_to_csv"]

@@ -1,11 +1,13 @@
-"""The run folder: row identity (config columns and their hash), resume and mixing checks,
-saved arrays and ``meta.json``."""
+"""The run folder: the names of the files in it, row identity (config columns and their hash),
+resume and mixing checks, saved arrays and ``meta.json``. The rows themselves are stored by
+:class:`inpaintkit._rows.RowStore` (``rows.jsonl``, one file per rank or shard)."""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import io
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,6 +19,21 @@ from ..utils import atomic_write_bytes, atomic_write_json, run_metadata
 from .config import BenchError, Method, ResolvedBench, config_digest
 from .loading import Models
 from .plan import SEEDING
+
+
+#: The run's metadata file (a shard writes its own, :func:`inpaintkit.shards.shard_meta_name`).
+META_FILE = "meta.json"
+
+
+def inputs_path(run_dir: str | os.PathLike, mask: str) -> Path:
+    """The targets and known-pixel masks saved for the grids of ``mask`` (written by rank 0)."""
+    return Path(run_dir) / "images" / f"inputs__{slug(mask)}.npz"
+
+
+def batch_file(kind: str, method: str, mask: str, tag: str) -> str:
+    """Where one batch's arrays go, relative to the run folder, as the rows' ``history_file`` and
+    ``images_file`` columns store it; ``kind`` is ``"histories"`` or ``"images"``."""
+    return f"{kind}/{slug(method)}__{slug(mask)}/{tag}.npz"
 
 
 def slug(s: str) -> str:
@@ -171,7 +188,7 @@ def write_meta(out: Path, rb: ResolvedBench, *, data: Any, n: int, device: torch
 
         path = out / shard_meta_name(*parse_shard(cfg.shard))
     else:
-        path = out / "meta.json"
+        path = out / META_FILE
     previous = []
     if path.is_file():
         try:

@@ -21,7 +21,8 @@ from .config import (RUN_KIND, BenchConfig, BenchError, BenchFailed, Method, Res
 from .loading import Models, fill_model_paths, load_ce, load_data, load_models, load_pool
 from .methods import baseline_batch, evaluate_top1, search_batch, sync
 from .plan import image_masks, load_mask_file
-from .rundir import check_resume, config_columns, save_npz, settle_methods, slug, write_meta
+from .rundir import (batch_file, check_resume, config_columns, inputs_path, save_npz, settle_methods,
+                     write_meta)
 
 
 @dataclass
@@ -292,7 +293,7 @@ def _sweep(sw: _Sweep, run_masks: dict[str, tuple[np.ndarray, str]], my_ids: np.
             masks_all = np.concatenate([np.ones((cfg.start, *masks_all.shape[1:]), bool), masks_all])
         if rank == 0 and len(grid_ids):
             x_grid = data.images[grid_ids]
-            save_npz(out / "images" / f"inputs__{slug(mask_spec)}.npz", ids=grid_ids,
+            save_npz(inputs_path(out, mask_spec), ids=grid_ids,
                       target=x_grid, known=masks_all[grid_ids])
         for method in rb.methods:
             cols = config_columns(rb, method, mask_spec, source, sw.models, sw.device)
@@ -386,10 +387,9 @@ def _run_images(sw: _Sweep, job: _Job, ids: list[int]) -> list[dict[str, Any]]:
     ev = evaluate_top1(models.evaluator, res.output, x) if models.evaluator is not None else None
 
     tag = f"r{rank}-{ids[0]}-{len(ids)}-{config_digest(list(map(int, ids)), 8)}"
-    folder = f"{slug(method.name)}__{slug(mask_spec)}"
     history_file = None
     if res.history:
-        history_file = f"histories/{folder}/{tag}.npz"
+        history_file = batch_file("histories", method.name, mask_spec, tag)
         arrays = {}
         for k, v in res.history.items():
             v = np.asarray(v, dtype=np.float64).reshape(len(v), -1)
@@ -399,7 +399,7 @@ def _run_images(sw: _Sweep, job: _Job, ids: list[int]) -> list[dict[str, Any]]:
     images_file = None
     in_grid = [k for k, i in enumerate(ids) if int(i) in grid_set]
     if in_grid:
-        images_file = f"images/{folder}/{tag}.npz"
+        images_file = batch_file("images", method.name, mask_spec, tag)
         sel = torch.as_tensor(in_grid, device=res.output.device)
         extra = {"g": to_uint8(res.g[sel])} if res.g is not None else {}
         if not same:  # a baseline's composite is its output: stored once (--save-images -1 is big)

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from .._rows import load_rows
-from ..bench.rundir import slug
+from ..bench.rundir import inputs_path, slug
 from ..utils import save_figure
 from .rows import load_meta, mask_order, method_labels, method_order, metric_column, ok_rows
 from .stats import METRIC_LABELS
@@ -45,7 +45,7 @@ def plot_grid(run_dir: str | os.PathLike, mask: str, n_images: int = 6, df=None,
     df = load_rows(run_dir) if df is None else df
     meta = load_meta(run_dir)
     labels = labels or method_labels(df, meta)
-    inputs_file = run_dir / "images" / f"inputs__{slug(mask)}.npz"
+    inputs_file = inputs_path(run_dir, mask)
     sub = ok_rows(df[df["mask"] == mask])
     if not inputs_file.is_file() or "images_file" not in sub:
         return None

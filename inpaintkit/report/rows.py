@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._rows import load_rows
+from ..bench.rundir import META_FILE
 
 
 class ReportError(ValueError):
@@ -16,7 +17,7 @@ class ReportError(ValueError):
 
 def load_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
     """``DIR/meta.json``, or ``{}`` when there is none (a hand-made rows file)."""
-    p = Path(run_dir) / "meta.json"
+    p = Path(run_dir) / META_FILE
     if not p.is_file():
         return {}
     try:
