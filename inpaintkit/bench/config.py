@@ -244,6 +244,7 @@ def _split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def config_digest(obj: Any, n: int = 10) -> str:
+    """A short hex digest of ``obj`` as sorted JSON: the run-folder name and the rows' config hash."""
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 

@@ -63,6 +63,7 @@ def fill_model_paths(rb: ResolvedBench) -> None:
 
 
 def load_models(rb: ResolvedBench, data, device: torch.device) -> Models:
+    """The networks the methods need, loaded on ``device`` (tiny random ones for a dry run)."""
     cfg = rb.config
     models = Models()
     size = data.image_size
@@ -121,6 +122,7 @@ def _load_classifier(path: str | None, option: str, size: int, device: torch.dev
 
 
 def load_data(rb: ResolvedBench):
+    """The benchmark images, and how many of them run (``--n`` from ``--start``, checked)."""
     from ..data import DatasetError, build_dataset
 
     cfg = rb.config
@@ -152,6 +154,7 @@ def load_data(rb: ResolvedBench):
 
 
 def load_pool(rb: ResolvedBench, size: int):
+    """The training images the ``nn`` baseline copies from (``--pool``, else the data's train split)."""
     from ..data import DatasetError, build_dataset
 
     cfg = rb.config

@@ -14,6 +14,9 @@ from .plan import hash_seed, search_seed
 
 @dataclass
 class MethodOutput:
+    """What one method made for one batch: the scored images, the plain composite and, for a
+    search, ``G(z)``, its losses, weights, loss curves and clip fraction."""
+
     output: torch.Tensor  # the scored images
     overlay: torch.Tensor  # the plain composite
     g: torch.Tensor | None = None
@@ -25,7 +28,9 @@ class MethodOutput:
 
 
 def search_batch(method: Method, rb: ResolvedBench, models: Models, y: torch.Tensor,
-                mask: torch.Tensor, *, mask_spec: str, ids: Sequence[int]) -> MethodOutput:
+                 mask: torch.Tensor, *, mask_spec: str, ids: Sequence[int]) -> MethodOutput:
+    """One batch of a search method: each image starts from its own seeded latents, the
+    output is blended with ``--blend``."""
     from ..blend import blend
     from ..losses import build_loss
     from ..search import SearchConfig, latent_search
@@ -54,7 +59,8 @@ def search_batch(method: Method, rb: ResolvedBench, models: Models, y: torch.Ten
 
 
 def baseline_batch(method: Method, rb: ResolvedBench, models: Models, y: torch.Tensor,
-                  mask: torch.Tensor, *, mask_spec: str, ids: Sequence[int]) -> MethodOutput:
+                   mask: torch.Tensor, *, mask_spec: str, ids: Sequence[int]) -> MethodOutput:
+    """One batch of a baseline; a seeded one runs image by image, each with its image's seed."""
     from ..baselines import baseline_options, run_baseline
 
     opts: dict[str, Any] = {}
@@ -80,13 +86,14 @@ def _np(t: Any) -> np.ndarray:
 
 
 def sync(device: torch.device) -> None:
+    """Wait for the device, so that the per-image time measures the work, not its queueing."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 @torch.no_grad()
 def evaluate_top1(evaluator, output: torch.Tensor, target: torch.Tensor,
-              ) -> tuple[np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Top-1 predictions of the evaluator on the outputs and on the ground truth."""
     _, logits = evaluator(output)
     _, logits_gt = evaluator(target)

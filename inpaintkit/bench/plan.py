@@ -17,6 +17,7 @@ from .config import BenchError
 
 
 def hash_seed(*parts: Any) -> int:
+    """A 31-bit seed from a hash of ``parts``: the same on every machine and Python version."""
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
@@ -98,6 +99,7 @@ def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,
 
 
 def load_mask_file(path: str, polarity: str = "known") -> dict[str, Any]:
+    """``--mask-file`` read into named mask sets; a bad file is a :class:`BenchError`."""
     from ..masks import MaskError, read_mask_file
 
     try:

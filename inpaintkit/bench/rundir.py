@@ -43,13 +43,17 @@ def slug(s: str) -> str:
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write compressed arrays atomically (a killed run never leaves half an ``.npz``)."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: str,
-                    models: Models, device: torch.device) -> dict[str, Any]:
+                   models: Models, device: torch.device) -> dict[str, Any]:
+    """The config columns of ``method``'s rows under ``mask``, with ``config_hash``: a hash of the
+    settings that make two rows comparable (the model files by content), so a resume never mixes
+    rows made differently."""
     cfg = rb.config
     search = method.kind == "search"
     cols = {
@@ -133,8 +137,8 @@ def _config_conflicts(rows: Sequence[dict[str, Any]], method: Method,
 
 
 def settle_methods(rb: ResolvedBench, rows: Sequence[dict[str, Any]], models: Models,
-                    device: torch.device,
-                    run_masks: dict[str, tuple[np.ndarray, str]]) -> ResolvedBench:
+                   device: torch.device,
+                   run_masks: dict[str, tuple[np.ndarray, str]]) -> ResolvedBench:
     """Refuse to mix configurations in one folder, or (``allow_mixed``) rename the methods whose
     configuration differs from the rows already there, so that they get their own columns."""
     if not rows:
@@ -167,6 +171,7 @@ def settle_methods(rb: ResolvedBench, rows: Sequence[dict[str, Any]], models: Mo
 
 
 def check_resume(done: dict[tuple, dict], key: tuple, cols: dict[str, Any], out: Path) -> None:
+    """Refuse to resume into a row made with another configuration, naming what differs."""
     row = done.get(key)
     if row is None or row.get("config_hash") == cols["config_hash"]:
         return

@@ -62,6 +62,7 @@ def device_option(default: str | None = None):
 
 
 def threads_option():
+    """``--threads``: ``torch.set_num_threads`` for the process."""
     return click.option("--threads", default=None, type=click.IntRange(1),
                         help="torch.set_num_threads for this process.")
 
@@ -69,6 +70,7 @@ def threads_option():
 def check_lr(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     # 3.4e38 is float32's largest value: the search and training run in float32, so a larger
     # lr overflows in the first step instead of failing here
+    """Refuse a learning rate that is not a positive finite float32."""
     if value is not None and not (math.isfinite(value) and 0 < value < 3.4e38):
         raise click.BadParameter(f"must be a positive finite number below 3.4e38 (float32), got {value}")
     return value
@@ -143,6 +145,7 @@ class tidy_out:
 
 
 def keep_config(config: str | None, out: str | os.PathLike) -> None:
+    """Copy ``--config FILE`` into the run folder as ``config.toml``."""
     if config:
         from pathlib import Path
 

@@ -60,8 +60,8 @@ class Report:
         return [f for f in self.files if f.name.startswith("grid_") and f.suffix == ".png"]
 
 
-def _breakdowns(df, out_dir: Path, reference: str, methods, masks, labels, output: str, n_boot: int,
-                seed: int) -> tuple[str, list[Path]]:
+def _breakdowns(df, out_dir: Path, reference: str, *, methods, masks, labels, output: str,
+                n_boot: int, seed: int) -> tuple[str, list[Path]]:
     """The paired-difference and hole-size sections of the report, and their CSV files."""
     from ..utils import atomic_write_text
     from ..breakdowns import hole_ratio_table, markdown_breakdown, paired_differences
@@ -99,7 +99,7 @@ def _breakdowns(df, out_dir: Path, reference: str, methods, masks, labels, outpu
     return md, files
 
 
-def _distribution(run_dir: Path, df, meta, out_dir: Path, methods, masks, labels, evaluator,
+def _distribution(run_dir: Path, df, meta, out_dir: Path, *, methods, masks, labels, evaluator,
                   seed: int, echo) -> tuple[str, list[Path]]:
     """The FD-R18 / KID section: from the saved outputs, with the run's (or the given) evaluator."""
     from ..utils import atomic_write_text
@@ -133,7 +133,7 @@ def _distribution(run_dir: Path, df, meta, out_dir: Path, methods, masks, labels
     return md, [p]
 
 
-def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = None,
+def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = None, *,
                 output: str = "scored", figures: bool = True, reference: str = REFERENCE_METHOD,
                 out_dir: str | os.PathLike | None = None, seed: int = 0, n_boot: int = 2000,
                 echo: Callable[[str], None] | None = print, distribution: bool = True,
@@ -211,13 +211,14 @@ def make_report(run_dir: str | os.PathLike, compare: str | os.PathLike | None = 
         tidy = pd.concat([summary, acc.assign(run=run_dir.name)], ignore_index=True)
     files = []
     if compare is None:
-        extra_md, extra_files = _breakdowns(df, out_dir, reference, methods, masks, labels, output,
-                                            n_boot, seed)
+        extra_md, extra_files = _breakdowns(df, out_dir, reference, methods=methods, masks=masks,
+                                            labels=labels, output=output, n_boot=n_boot, seed=seed)
         md += extra_md
         files += extra_files
         if distribution:
-            extra_md, extra_files = _distribution(run_dir, df, meta, out_dir, methods, masks, labels,
-                                                  evaluator, seed, echo)
+            extra_md, extra_files = _distribution(run_dir, df, meta, out_dir, methods=methods,
+                                                  masks=masks, labels=labels, evaluator=evaluator,
+                                                  seed=seed, echo=echo)
             md += extra_md
             files += extra_files
     stem = "compare_" + slug(Path(compare).name) if compare is not None else "table"

@@ -16,6 +16,7 @@ from .stats import METRIC_LABELS
 
 
 def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (unless ``MPLBACKEND`` says otherwise)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False) if not os.environ.get("MPLBACKEND") else None

@@ -28,18 +28,21 @@ def load_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def method_order(df, meta: dict[str, Any]) -> list[str]:
+    """Methods in the order the run declared them, then any others in the rows."""
     seen = list(dict.fromkeys(df["method"]))
     declared = [m["name"] for m in meta.get("methods", []) if m["name"] in seen]
     return declared + [m for m in seen if m not in declared]
 
 
 def mask_order(df, meta: dict[str, Any]) -> list[str]:
+    """Masks in the order the run declared them, then any others in the rows."""
     seen = list(dict.fromkeys(df["mask"]))
     declared = [m for m in meta.get("config", {}).get("masks", []) or [] if m in seen]
     return declared + [m for m in seen if m not in declared]
 
 
 def method_labels(df, meta: dict[str, Any]) -> dict[str, str]:
+    """Display name of every method in the rows (from ``meta.json``, else the rows)."""
     labels = {m["name"]: m.get("label", m["name"]) for m in meta.get("methods", [])}
     if "method_label" in df:
         for name, label in zip(df["method"], df["method_label"]):
@@ -49,6 +52,7 @@ def method_labels(df, meta: dict[str, Any]) -> dict[str, str]:
 
 
 def ok_rows(df):
+    """The rows that did not fail (empty ``error``)."""
     if "error" not in df:
         return df
     err = df["error"].fillna("").astype(str)
@@ -56,6 +60,7 @@ def ok_rows(df):
 
 
 def metric_column(metric: str, output: str) -> str:
+    """The rows' column of ``metric`` for ``output`` ``"scored"`` or ``"overlay"``."""
     return metric if output == "scored" else f"{metric}_overlay"
 
 

@@ -95,7 +95,7 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
     return float(binomtest(n10, n01 + n10, 0.5).pvalue)
 
 
-def summarize(df, output: str = "scored", reference: str = REFERENCE_METHOD,
+def summarize(df, *, output: str = "scored", reference: str = REFERENCE_METHOD,
               methods: Sequence[str] | None = None, masks: Sequence[str] | None = None,
               n_boot: int = 2000, seed: int = 0, alpha: float = 0.05):
     """The tidy summary behind the tables: one line per (mask, metric, method).
@@ -179,9 +179,9 @@ def _adjust(summary, reference: str, alpha: float):
     return summary
 
 
-def summarize_accuracy(df, reference: str = REFERENCE_METHOD, methods: Sequence[str] | None = None,
-                       masks: Sequence[str] | None = None, n_boot: int = 2000, seed: int = 0,
-                       alpha: float = 0.05):
+def summarize_accuracy(df, *, reference: str = REFERENCE_METHOD,
+                       methods: Sequence[str] | None = None, masks: Sequence[str] | None = None,
+                       n_boot: int = 2000, seed: int = 0, alpha: float = 0.05):
     """Semantic accuracy per (mask, method): the evaluator's top-1 on the inpainted images.
 
     Adds a pseudo-method ``"uncorrupted"`` (the evaluator on the ground-truth images of the same

@@ -10,6 +10,7 @@ from .stats import DECIMALS, LOWER_IS_BETTER, METRIC_LABELS
 
 
 def fmt_number(v: float, decimals: int) -> str:
+    """A number with ``decimals`` decimals (NaN and infinities spelled out)."""
     if v != v:
         return "nan"
     if math.isinf(v):
@@ -111,7 +112,8 @@ def _scored_note(df, meta: dict[str, Any], output: str) -> str:
 
 
 def table_footer(df, meta: dict[str, Any], output: str, reference: str, accuracy: bool = False,
-            n_boot: int = 2000) -> str:
+                 n_boot: int = 2000) -> str:
+    """The note under a table: what the cells are, what is scored, how many images and errors."""
     n = ok_rows(df)["image_id"].nunique()
     errors = 0 if "error" not in df else int((df["error"].fillna("").astype(str) != "").sum())
     lines = [_scored_note(df, meta, output)] if not accuracy else [

@@ -268,7 +268,7 @@ def _module_device(m: nn.Module) -> torch.device:
 
 def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torch.Tensor,
                   mask: torch.Tensor, loss: CompositeLoss | str,
-                  config: SearchConfig | None = None, feature_net: nn.Module | None = None,
+                  config: SearchConfig | None = None, *, feature_net: nn.Module | None = None,
                   progress: bool = False,
                   callback: Callable[[int, torch.Tensor, dict[str, torch.Tensor]], Any] | None = None,
                   z_init: torch.Tensor | None = None, progress_every: int = 20) -> SearchResult:

@@ -51,6 +51,8 @@ class LatentOptimizer:
 
 
 def initial_z(z_init: torch.Tensor | None, b: int, k: int, nz: int, seed: int) -> torch.Tensor:
+    """The ``(b*k, nz)`` starting latents: ``z_init`` checked and clipped, else a seeded
+    ``U[-1, 1]`` draw on the CPU (the same on every device)."""
     if z_init is None:
         gen = torch.Generator().manual_seed(int(seed))
         return torch.rand(b * k, nz, generator=gen) * 2 - 1
