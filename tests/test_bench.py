@@ -135,6 +135,30 @@ def test_npz_data_masks_and_mask_file_are_used(tmp_path):
     assert src == {"left": "file:left", "random:0.7": "data:random_masks"}
 
 
+def test_dry_run_rows_match_the_committed_ones(tmp_path):
+    """``bench --dry-run --seed 3`` gives the rows recorded in tests/expected at commit b6ce474, before
+    the driving layer was split into packages: the same columns, config hashes (so earlier runs
+    still resume), masks, seeds and, up to float noise across machines, the same numbers. A change
+    that means to alter the dry run's rows must re-record the file, and say why in its commit."""
+    res = CliRunner().invoke(main, ["bench", "--dry-run", "--seed", "3", "--device", "cpu",
+                                    "--no-progress", "--no-report", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    expected = [json.loads(line) for line in
+                (ROOT / "tests" / "expected" / "bench_dry_run_rows.jsonl").read_text().splitlines()]
+    key = lambda r: (r["method"], r["mask"], r["image_id"])  # noqa: E731
+    got = sorted(read_rows(tmp_path / "r"), key=key)
+    expected = sorted(expected, key=key)
+    assert [key(r) for r in got] == [key(r) for r in expected]
+    for g, e in zip(got, expected):
+        g = {k: v for k, v in g.items() if k != "seconds"}
+        assert sorted(g) == sorted(e), key(e)
+        for k, v in e.items():
+            if isinstance(v, float):
+                assert g[k] == pytest.approx(v, rel=1e-4, abs=1e-5), (key(e), k)
+            else:
+                assert g[k] == v, (key(e), k)
+
+
 # --- results are never lost -------------------------------------------------------------------------
 
 class _Kill(BaseException):
