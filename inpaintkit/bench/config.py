@@ -419,6 +419,41 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     return ResolvedBench(cfg, methods, mode, notes, labels)
 
 
+def with_model_paths(rb: ResolvedBench) -> ResolvedBench:
+    """``rb`` with the model files the run needs and was not given filled in: the bundled
+    synthetic-cars models for the demo, and for ``--data synthetic-cars`` without ``--gan``,
+    ``--classifier`` or ``--ce``. Returns a new :class:`ResolvedBench`; ``rb`` is left as it was.
+
+    Separate from :func:`resolve_config`, which checks names without touching any file: this one
+    needs the bundled files to exist. The run calls it once, before loading anything.
+
+    Raises:
+        BenchError: a search on other data without ``--gan``, or sem/cat without
+            ``--classifier``; a bundled file that is missing.
+    """
+    cfg = dataclasses.replace(rb.config)
+    if rb.mode == "demo":
+        for key in ("gan", "classifier", "eval_classifier"):
+            needed = {"gan": rb.needs_gan, "classifier": rb.needs_classifier,
+                      "eval_classifier": True}[key]
+            if getattr(cfg, key) is None and needed:
+                setattr(cfg, key, str(bundled_asset(key)))
+    elif rb.mode == "custom" and cfg.data != "synthetic-cars" and rb.needs_gan and cfg.gan is None:
+        raise BenchError("--gan CKPT is required with --data (the bundled GAN was trained on "
+                         "synthetic-cars)")
+    elif rb.mode == "custom" and rb.needs_gan and cfg.gan is None:
+        cfg.gan = str(bundled_asset("gan"))
+    if rb.mode == "custom" and rb.needs_classifier and cfg.classifier is None:
+        if cfg.data == "synthetic-cars":
+            cfg.classifier = str(bundled_asset("classifier"))
+        else:
+            raise BenchError("the sem/cat losses need --classifier CKPT")
+    if (cfg.ce is None and rb.mode != "dry-run" and any(m.name == "ce" for m in rb.methods)
+            and (rb.mode == "demo" or cfg.data == "synthetic-cars")):
+        cfg.ce = str(bundled_asset("ce"))
+    return dataclasses.replace(rb, config=cfg)
+
+
 def _split_losses(values: Sequence[str] | None) -> tuple[str, ...] | None:
     # a loss spec contains commas itself: one spec per --losses option, never split
     if values is None:

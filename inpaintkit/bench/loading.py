@@ -1,5 +1,6 @@
-"""The data and models of a run: the bundled ones for the demo, tiny random ones for a dry run,
-else the files given; every model file is identified by a hash of its content for the rows."""
+"""The data and models of a run: tiny random models for a dry run, else the files of the resolved
+config (:func:`~inpaintkit.bench.config.with_model_paths` fills in the bundled ones); every model
+file is identified by a hash of its content for the rows."""
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .config import BenchError, ResolvedBench, bundled_asset
+from .config import BenchError, ResolvedBench
 from .plan import hash_seed
 
 
@@ -33,33 +34,6 @@ def _file_id(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:12]
-
-
-def fill_model_paths(rb: ResolvedBench) -> None:
-    """Fill in the model files a run needs and was not given: the bundled synthetic-cars models
-    for the demo, and for ``--data synthetic-cars`` without ``--gan``/``--classifier``.
-
-    Raises:
-        BenchError: a search on other data without ``--gan``, or sem/cat without
-            ``--classifier``; a bundled file that is missing.
-    """
-    cfg = rb.config
-    if rb.mode == "demo":
-        for key in ("gan", "classifier", "eval_classifier"):
-            needed = {"gan": rb.needs_gan, "classifier": rb.needs_classifier,
-                      "eval_classifier": True}[key]
-            if getattr(cfg, key) is None and needed:
-                setattr(cfg, key, str(bundled_asset(key)))
-    elif rb.mode == "custom" and cfg.data != "synthetic-cars" and rb.needs_gan and cfg.gan is None:
-        raise BenchError("--gan CKPT is required with --data (the bundled GAN was trained on "
-                         "synthetic-cars)")
-    elif rb.mode == "custom" and rb.needs_gan and cfg.gan is None:
-        cfg.gan = str(bundled_asset("gan"))
-    if rb.mode == "custom" and rb.needs_classifier and cfg.classifier is None:
-        if cfg.data == "synthetic-cars":
-            cfg.classifier = str(bundled_asset("classifier"))
-        else:
-            raise BenchError("the sem/cat losses need --classifier CKPT")
 
 
 def load_models(rb: ResolvedBench, data, device: torch.device) -> Models:
@@ -183,14 +157,11 @@ def load_ce(rb: ResolvedBench, size: int, device: torch.device):
         torch.manual_seed(hash_seed("dry-run-ce", cfg.seed))
         net = ContextEncoder(ContextEncoderConfig(image_size=size, nef=8, ngf=8)).to(device).eval()
         return net, f"dry-run:ce:{cfg.seed}"
-    path = cfg.ce
+    path = cfg.ce  # the bundled one on synthetic-cars: with_model_paths filled it in
     if path is None:
-        if rb.mode == "demo" or cfg.data == "synthetic-cars":
-            path = cfg.ce = str(bundled_asset("ce"))
-        else:
-            raise BenchError("the ce baseline needs --ce CKPT, a Context Encoder trained on this "
-                             "data with 'inpaintkit train-context-encoder' (Stanford Cars: "
-                             "benchmarks/models/stanford-cars-64/context-encoder.pt)")
+        raise BenchError("the ce baseline needs --ce CKPT, a Context Encoder trained on this "
+                         "data with 'inpaintkit train-context-encoder' (Stanford Cars: "
+                         "benchmarks/models/stanford-cars-64/context-encoder.pt)")
     try:
         net, _ = load_context_encoder(path, device=device)
     except (CheckpointError, FileNotFoundError) as e:

@@ -17,8 +17,8 @@ from .._rows import RowStore, read_rows, rows_to_csv
 from ..utils import (claim_run_dir, dist_env, remove_empty_run_dir, remove_stale_tmp,
                      resolve_device, run_lock, seed_everything, to_uint8)
 from .config import (RUN_KIND, BenchConfig, BenchError, BenchFailed, Method, ResolvedBench,
-                     assets_dir, config_digest, resolve_config)
-from .loading import Models, fill_model_paths, load_ce, load_data, load_models, load_pool
+                     assets_dir, config_digest, resolve_config, with_model_paths)
+from .loading import Models, load_ce, load_data, load_models, load_pool
 from .methods import baseline_batch, evaluate_top1, search_batch, sync
 from .plan import image_masks, load_mask_file
 from .rundir import (batch_file, check_resume, config_columns, inputs_path, save_npz, settle_methods,
@@ -127,7 +127,8 @@ def _run(rb: ResolvedBench, say, on_batch, rank: int, world: int, distributed: b
         device = torch.device("cuda", dist_env().local_rank)
     seed_everything(cfg.seed)
 
-    fill_model_paths(rb)
+    rb = with_model_paths(rb)
+    cfg = rb.config
 
     data, n = load_data(rb)
     size = data.image_size
