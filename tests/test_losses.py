@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from inpaintkit.features import FeatureNetwork
-from inpaintkit.losses import (DEFAULT_WEIGHTS, LOSSES, AutoWeight, CompositeLoss, LossSpecError, LossTerm,
+from inpaintkit.losses import (DEFAULT_WEIGHTS, LOSSES, AutoWeight, LossSpecError, LossTerm,
                                build_loss, context_weights, default_weights_for_mask,
                                format_loss_spec, parse_loss_spec, register_loss, unregister_loss)
 from inpaintkit.masks import MaskError, make_mask

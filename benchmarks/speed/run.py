@@ -558,8 +558,9 @@ def markdown(doc: dict) -> str:
                     v = s[(s["mode"] == mode) & (s["batch"] == b)]["img_it_per_s"]
                     return float(v.iloc[0]) if len(v) else None
                 f32, b16, plain = val("fp32"), val("bf16"), val("fp32-plain")
-                frac = (lambda v, dt: None if v is None or label not in flops or dt not in limit
-                        else 100 * v * flops[label] / limit[dt])
+                def frac(v, dt):
+                    return (None if v is None or label not in flops or dt not in limit
+                            else 100 * v * flops[label] / limit[dt])
                 out.append(f"| {label} | {b} | {_fmt(f32)} | {_fmt(frac(f32, 'float32'))} | {_fmt(b16)} | "
                            f"{_fmt(frac(b16, 'bfloat16'))} | {_fmt(plain)} |")
         out.append("")
