@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .utils import Registry
-from .losses.composite import check_corrupted
+from .losses import check_corrupted
 
 __all__ = ["BLENDS", "blend", "overlay", "poisson_blend", "list_blends"]
 
