@@ -3,6 +3,9 @@
     python benchmarks/guidance/analyze.py --rows benchmarks/results/guidance/study/rows.csv \
         --out benchmarks/results/guidance/study/table.md
 
+``--rows`` takes several files (e.g. two bench runs that split the methods between two processes):
+their rows are pooled, and every method must cover the images and masks of ``context,prior``.
+
 Every method is compared with ``context,prior`` on the same images and masks (and, with common
 random numbers, the same starting latents): mean difference in hole PSNR, and the exact McNemar
 test on the independent evaluator's correct/incorrect top-1 (``scipy.stats.binomtest`` on the
@@ -59,13 +62,18 @@ def tables(rows: pd.DataFrame) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", required=True)
+    ap.add_argument("--rows", required=True, nargs="+", help="rows.csv of one or more bench runs")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    text = tables(pd.read_csv(args.rows))
-    from inpaintkit._utils import atomic_write_bytes
-
-    atomic_write_bytes(Path(args.out), text.encode())
+    rows = pd.concat([pd.read_csv(f) for f in args.rows], ignore_index=True)
+    dup = rows.duplicated(["method", "mask", "image_id"])
+    if dup.any():
+        raise SystemExit(f"{int(dup.sum())} rows repeat a (method, mask, image) of another file")
+    text = tables(rows)
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)  # atomic: a reader never sees half a table
     print(text)
 
 
