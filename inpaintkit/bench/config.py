@@ -222,6 +222,18 @@ class ResolvedBench:
         return any(_uses_features(m.losses) for m in self.methods if m.kind == "search") or \
             any(_uses_features(t) for t in (self.config.monitor or ()) if self.needs_gan)
 
+    @property
+    def row_names(self) -> dict[str, str | None]:
+        """How the rows name the data and the model files (``data``, ``gan``, ``classifier``,
+        ``eval_classifier``, ``ce``): the options as given, or the tiny random models of a dry run."""
+        cfg = self.config
+        if self.mode != "dry-run":
+            return {"data": cfg.data, "gan": cfg.gan, "classifier": cfg.classifier,
+                    "eval_classifier": cfg.eval_classifier, "ce": cfg.ce}
+        return {"data": cfg.data or "synthetic-cars (dry run)", "gan": "dry-run:dcgan_test",
+                "classifier": "dry-run:tiny", "eval_classifier": "dry-run:tiny-eval",
+                "ce": cfg.ce or "dry-run:ce"}
+
 
 def _uses_features(spec: str | None) -> bool:
     """Whether a loss spec (or a single term name) reads classifier features or logits."""

@@ -55,18 +55,18 @@ def config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: st
     settings that make two rows comparable (the model files by content), so a resume never mixes
     rows made differently."""
     cfg = rb.config
+    names = rb.row_names
     search = method.kind == "search"
     cols = {
         "method_label": method.label,
         "method_kind": method.kind,
         "loss_spec": method.loss_spec(mask, cfg.monitor or ()) if search else None,
-        "data": cfg.data if rb.mode != "dry-run" else (cfg.data or "synthetic-cars (dry run)"),
+        "data": names["data"],
         "split": cfg.split,
         "mask_source": mask_source,
-        "gan": (cfg.gan if rb.mode != "dry-run" else "dry-run:dcgan_test") if search else None,
-        "classifier": (cfg.classifier if rb.mode != "dry-run" else "dry-run:tiny")
-        if search and models.feature_net is not None else None,
-        "eval_classifier": cfg.eval_classifier if rb.mode != "dry-run" else "dry-run:tiny-eval",
+        "gan": names["gan"] if search else None,
+        "classifier": names["classifier"] if search and models.feature_net is not None else None,
+        "eval_classifier": names["eval_classifier"],
         "iters": cfg.iters if search else None,
         "restarts": cfg.restarts if search else None,
         "optimizer": cfg.optimizer if search else None,
@@ -87,7 +87,7 @@ def config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: st
     if search and cfg.restart_reduce != "best":  # (absent for "best": older runs keep their hashes)
         cols["restart_reduce"] = identity["restart_reduce"] = cfg.restart_reduce
     if method.name == "ce":  # the model file is part of the method (absent elsewhere: same hashes)
-        cols["ce"] = cfg.ce if rb.mode != "dry-run" or cfg.ce else "dry-run:ce"
+        cols["ce"] = names["ce"]
         identity["ce"] = models.ids.get("ce")
     if search:  # rows seeded per method name (before 2026-12-02) have no column: never mixed
         cols["seeding"] = identity["seeding"] = SEEDING
