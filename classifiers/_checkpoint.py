@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from inpaintkit.utils import atomic_torch_save, resolve_device
-from inpaintkit.models import CheckpointError, read_checkpoint
+from inpaintkit.models import (CheckpointError, read_checkpoint, state_dict_for_storage,
+                               state_dict_mismatch)
 
 from .features import ClassifierFeatures
 from .models import create_classifier
@@ -30,14 +31,6 @@ __all__ = ["CLASSIFIER_FORMAT", "save_classifier", "load_classifier", "load_feat
 
 CLASSIFIER_FORMAT = "inpaintkit.classifier/1"
 _CONFIG_KEYS = ("num_classes", "image_size", "mean", "std", "model_kwargs")
-
-
-def _state(sd: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-    out = {}
-    for k, v in sd.items():
-        v = v.detach().cpu()
-        out[k] = v.to(dtype) if (dtype is not None and v.is_floating_point()) else v.clone()
-    return out
 
 
 def save_classifier(path: str | os.PathLike, model: nn.Module, arch: str, config: dict[str, Any],
@@ -59,7 +52,7 @@ def save_classifier(path: str | os.PathLike, model: nn.Module, arch: str, config
         "format": CLASSIFIER_FORMAT,
         "arch": arch,
         "config": {k: config[k] for k in _CONFIG_KEYS},
-        "state_dict": _state(model.state_dict(), storage_dtype),
+        "state_dict": state_dict_for_storage(model.state_dict(), storage_dtype),
         "meta": meta or {},
         "class_names": None if class_names is None else [str(c) for c in class_names],
     }
@@ -106,13 +99,8 @@ def load_classifier(path: str | os.PathLike, arch: str | None = None, image_size
         raise CheckpointError(f"{path}: cannot rebuild {ckpt['arch']!r} with {cfg}: {e}") from e
     own = model.state_dict()
     sd = ckpt["state_dict"]
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    bad = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-           for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or bad:
-        detail = "; ".join(([f"missing {missing[:3]}"] if missing else [])
-                           + ([f"unexpected {unexpected[:3]}"] if unexpected else []) + bad[:3])
+    detail = state_dict_mismatch(model, sd)
+    if detail:
         raise CheckpointError(f"{path}: weights do not fit {ckpt['arch']!r} ({detail})")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()})
     return model.to(resolve_device(device)).eval(), ckpt
@@ -150,5 +138,5 @@ def export_classifier(src: str | os.PathLike, dst: str | os.PathLike,
     ckpt = read_checkpoint(src)
     _check(ckpt, src, None, None)
     ckpt.pop("train_state", None)
-    ckpt["state_dict"] = _state(ckpt["state_dict"], storage_dtype)
+    ckpt["state_dict"] = state_dict_for_storage(ckpt["state_dict"], storage_dtype)
     atomic_torch_save(ckpt, dst)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..utils import atomic_torch_save
-from ..models._checkpoint import CheckpointError, _halve, _load_state, read_checkpoint
+from ..models import CheckpointError, load_state, read_checkpoint, state_dict_for_storage
 from ._common import composite_fill, prepare_inputs, register_baseline
 
 __all__ = ["ContextEncoderConfig", "ContextEncoder", "ChannelwiseFC", "CE_FORMAT",
@@ -179,11 +179,11 @@ def save_context_encoder(path: str | os.PathLike, model: ContextEncoder,
     "discriminator_config"]}, "meta", ["train_state"]}``; ``storage_dtype=torch.float16`` halves
     the file (:func:`load_context_encoder` restores fp32).
     """
-    sd: dict[str, Any] = {"generator": _halve(model.state_dict(), storage_dtype)}
+    sd: dict[str, Any] = {"generator": state_dict_for_storage(model.state_dict(), storage_dtype)}
     ckpt: dict[str, Any] = {"format": CE_FORMAT, "arch": "context_encoder",
                             "config": model.config.to_dict(), "state_dict": sd, "meta": meta or {}}
     if discriminator is not None:
-        sd["discriminator"] = _halve(discriminator.state_dict(), storage_dtype)
+        sd["discriminator"] = state_dict_for_storage(discriminator.state_dict(), storage_dtype)
         ckpt["discriminator_config"] = discriminator.config.to_dict()
     if train_state is not None:
         ckpt["train_state"] = train_state
@@ -211,7 +211,7 @@ def load_context_encoder(path: str | os.PathLike, device: str | torch.device = "
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: malformed Context Encoder checkpoint ({e})") from e
     model = ContextEncoder(config)
-    _load_state(model, sd, "context encoder", path)
+    load_state(model, sd, "context encoder", path)
     return model.to(device).eval(), ckpt
 
 

@@ -49,7 +49,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
-def _halve(sd: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+def state_dict_for_storage(sd: dict[str, torch.Tensor],
+                           dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """A CPU copy of ``sd`` to save, floating-point tensors cast to ``dtype`` (None: kept as they
+    are); loading casts them back to the model's own dtypes."""
     if dtype is None:
         return {k: v.detach().cpu().clone() for k, v in sd.items()}
     return {k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu().clone())
@@ -65,9 +68,9 @@ def save_gan(path: str | os.PathLike, generator: Generator, discriminator: Discr
     Args:
         storage_dtype: e.g. ``torch.float16`` to halve the file; :func:`load_gan` restores fp32.
     """
-    sd = {"generator": _halve(generator.state_dict(), storage_dtype)}
+    sd = {"generator": state_dict_for_storage(generator.state_dict(), storage_dtype)}
     if discriminator is not None:
-        sd["discriminator"] = _halve(discriminator.state_dict(), storage_dtype)
+        sd["discriminator"] = state_dict_for_storage(discriminator.state_dict(), storage_dtype)
     ckpt = {
         "format": GAN_FORMAT,
         "arch": arch,
@@ -80,23 +83,33 @@ def save_gan(path: str | os.PathLike, generator: Generator, discriminator: Discr
     atomic_torch_save(ckpt, path)
 
 
-def _load_state(module: torch.nn.Module, sd: dict[str, torch.Tensor], what: str, path: Path) -> None:
+def state_dict_mismatch(module: torch.nn.Module, sd: dict[str, torch.Tensor]) -> str:
+    """How ``sd`` does not fit ``module``: its first missing and unexpected keys and shape
+    differences, ``""`` when it fits. The checkpoint loaders put it into their errors."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    bad = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+           for k in own if k in sd and sd[k].shape != own[k].shape]
+    return "; ".join(([f"missing {missing[:3]}"] if missing else [])
+                     + ([f"unexpected {unexpected[:3]}"] if unexpected else []) + bad[:3])
+
+
+def load_state(module: torch.nn.Module, sd: dict[str, torch.Tensor], what: str, path: Path) -> None:
+    """Load checkpoint weights into ``module``, cast to its dtypes, after checking them.
+
+    Raises:
+        CheckpointError: NaN or inf weights (a diverged training run), or weights that do not fit
+            the architecture (:func:`state_dict_mismatch`), naming ``what`` and ``path``.
+    """
     own = module.state_dict()
     bad = [k for k, v in sd.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
            and not bool(torch.isfinite(v).all())]
     if bad:  # a diverged training run: every output would be NaN
         raise CheckpointError(f"{path}: the {what} weights hold NaN or inf ({', '.join(bad[:3])}"
                               f"{'...' if len(bad) > 3 else ''}); the training that wrote it diverged")
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    bad = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-           for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or bad:
-        detail = "; ".join(
-            ([f"missing {missing[:3]}"] if missing else [])
-            + ([f"unexpected {unexpected[:3]}"] if unexpected else [])
-            + bad[:3]
-        )
+    detail = state_dict_mismatch(module, sd)
+    if detail:
         raise CheckpointError(f"{path}: {what} weights do not fit the architecture ({detail})")
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()})
 
@@ -141,12 +154,12 @@ def load_gan(path: str | os.PathLike, image_size: int | None = None, arch: str |
             f"but the data is {image_size}x{image_size}"
         )
     g = Generator(config)
-    _load_state(g, ckpt["state_dict"]["generator"], "generator", path)
+    load_state(g, ckpt["state_dict"]["generator"], "generator", path)
     d = None
     if with_discriminator:
         if "discriminator" not in ckpt["state_dict"]:
             raise CheckpointError(f"{path} holds no discriminator, which the prior/inpaint losses need")
         d = Discriminator(config)
-        _load_state(d, ckpt["state_dict"]["discriminator"], "discriminator", path)
+        load_state(d, ckpt["state_dict"]["discriminator"], "discriminator", path)
         d = d.to(device).eval()
     return g.to(device).eval(), d, ckpt
