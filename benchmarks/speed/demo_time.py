@@ -49,7 +49,7 @@ def main() -> None:
         out.write_text("# The built-in default: wall time of `inpaintkit bench --losses context,prior,sem,cat`\n\n"
                        "Measured by `python benchmarks/speed/demo_time.py` (a fresh process, end to end: imports, "
                        "model loading, every search and baseline, the report and its figures) on an otherwise "
-                       "idle machine. Target (issue 5): under 180 s on a 2-core CPU.\n\n"
+                       "idle machine. Target: under 180 s on a 2-core CPU.\n\n"
                        "| date | commit | CPU | cores | search iterations | wall s | search/baseline s by method |\n"
                        "|---|---|---|---|---|---:|---|\n")
     methods = ", ".join(f"{m} {s:.0f}" for m, s in sorted(per.items()))

@@ -579,7 +579,7 @@ def markdown(doc: dict) -> str:
                 out.append(f"| {r.loss_set} | {_fmt(r.img_it_per_s, 2)} | {_fmt(nfrac)} | {_fmt(bf)} | "
                            f"{_fmt(bf / r.img_it_per_s)}x | {_fmt(bb)} | {_fmt(bb / r.img_it_per_s)}x |")
             out.append("")
-        out += ["## Targets (issue 7: 2-core CPU, 64x64, batch 64)", "",
+        out += ["## Targets (2-core CPU, 64x64, batch 64)", "",
                 "| loss set | target | measured (best precision) | met? |", "|---|---|---|---|"]
         for label in LOSS_SETS:
             s = se[(se["loss_set"] == label) & (se["batch"] == se["batch"].max())]
