@@ -50,3 +50,16 @@ def test_flip_is_spelled_the_same_everywhere(command):
     params = {p.name: p for p in main.commands[command].params}
     assert params["flip"].opts == ["--flip"] and params["flip"].secondary_opts == ["--no-flip"]
     assert params["flip"].default is True
+
+
+def _commands(group=main):
+    for cmd in group.commands.values():
+        yield from _commands(cmd) if isinstance(cmd, click.Group) else [cmd]
+
+
+def test_seed_and_device_are_spelled_the_same_everywhere():
+    seeds = [p for c in _commands() for p in c.params if p.name == "seed"]
+    devices = [p for c in _commands() for p in c.params if p.name == "device"]
+    assert len(seeds) >= 9 and len(devices) >= 6
+    assert {(tuple(p.opts), p.default, p.type.name) for p in seeds} == {(("--seed",), 0, "integer")}
+    assert {tuple(p.opts) for p in devices} == {("--device",)}

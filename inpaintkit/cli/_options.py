@@ -154,6 +154,11 @@ def keep_config(config: str | None, out: str | os.PathLike) -> None:
         atomic_write_bytes(Path(out) / "config.toml", Path(config).read_bytes())
 
 
+def seed_option(help: str | None = None):
+    """``--seed``, an integer with default 0 in every command; ``help`` says what it seeds."""
+    return click.option("--seed", default=0, show_default=True, type=int, help=help)
+
+
 def precision_option(default: str | None = "fp32", help: str = "bf16: bfloat16 autocast."):
     """``--precision fp32|bf16``, the one spelling of numeric precision in every command."""
     return click.option("--precision", type=click.Choice(PRECISIONS), default=default,

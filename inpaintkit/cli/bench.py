@@ -5,8 +5,8 @@ import os
 
 import click
 
-from ._options import (BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, config_option, device_option,
-                       keep_config, precision_option)
+from ._options import (BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, config_option,
+                       device_option, keep_config, precision_option, seed_option)
 
 
 @click.command("bench")
@@ -64,7 +64,7 @@ from ._options import (BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, config_
 @click.option("--batch-size", default=None, type=int, help="Images per batch. [default: 64]")
 @click.option("--save-images", default=None, type=int,
               help="Save the outputs of the first N images for the grids (-1: all). [default: 16]")
-@click.option("--seed", default=0, show_default=True, type=int)
+@seed_option()
 @device_option()
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Run directory; rerunning with the same --out resumes. "
@@ -142,7 +142,7 @@ def merge_cmd(run_dir, no_report) -> None:
               show_default=True,
               help="scored: the blended output of searches (as run); overlay: the plain composite.")
 @click.option("--no-figures", is_flag=True, help="Tables only.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap resampling seed.")
+@seed_option("Bootstrap resampling seed.")
 @click.option("--fd-evaluator", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Evaluator classifier for FD-R18/KID of the saved outputs. "
                    "[default: the run's --eval-classifier]")

@@ -5,8 +5,8 @@ import os
 
 import click
 
-from ._options import (check_lr, config_option, device_option, keep_config, precision_option, resolve_bf16,
-                       threads_option, tidy_out)
+from ._options import (check_lr, config_option, device_option, keep_config, precision_option,
+                       resolve_bf16, seed_option, threads_option, tidy_out)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -26,7 +26,7 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--val", default=None, help="Labelled validation data spec (best.pt is chosen on it).")
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT/last.pt.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@seed_option()
 @device_option()
 @click.option("--batch-size", default=32, show_default=True, type=int, help="Global batch size.")
 @click.option("--lr", default=1e-3, show_default=True, type=float, callback=check_lr,
@@ -113,7 +113,7 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
 @precision_option(default=None, help="bf16: bfloat16 autocast. [default: fp32]")
 @click.option("--bf16/--no-bf16", default=None, hidden=True, help="Same as --precision bf16/fp32.")
-@click.option("--seed", default=0, show_default=True, type=int, help="For generated datasets.")
+@seed_option("For generated datasets.")
 @click.option("--masks", default="", help="Also top-1 with each of these holes (zero-filled), e.g. "
               "center,left,random:0.7.")
 @device_option("cpu")

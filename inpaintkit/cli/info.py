@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from ._options import seed_option
+
 
 @click.command("models")
 def models_cmd() -> None:
@@ -62,7 +64,7 @@ def data_list_cmd() -> None:
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True)
 @click.option("--n", "n", default=64, show_default=True, type=click.IntRange(1), help="Number of samples.")
 @click.option("--image-size", default=None, type=int, help="Resize to this side. [default: the dataset's]")
-@click.option("--seed", default=0, show_default=True, type=int, help="Dataset seed and sample choice.")
+@seed_option("Dataset seed and sample choice.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG grid; run metadata goes to OUT.json.")
 def data_preview_cmd(data, split, n, image_size, seed, out) -> None:
     """Write a grid of dataset samples, captioned with their class names."""

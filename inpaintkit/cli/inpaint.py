@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, device_option, threads_option
+from ._options import (BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, device_option, seed_option,
+                       threads_option)
 
 
 @click.command("inpaint")
@@ -33,7 +34,7 @@ from ._options import BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, device_o
               help="Images per search batch (folders).")
 @click.option("--save-all", is_flag=True, help="Also write the masked input, G(z), overlay, mask and loss curves.")
 @threads_option()
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the masks and the starting latents.")
+@seed_option("Seeds the masks and the starting latents.")
 @device_option()
 @click.option("--out", required=True, type=click.Path(),
               help="Output image (e.g. out.png) for one image, or a folder.")

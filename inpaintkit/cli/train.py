@@ -6,8 +6,8 @@ import os
 
 import click
 
-from ._options import (check_lr, config_option, device_option, flip_option, keep_config, precision_option,
-                       threads_option, tidy_out)
+from ._options import (check_lr, config_option, device_option, flip_option, keep_config,
+                       precision_option, seed_option, threads_option, tidy_out)
 
 
 @click.command("train-gan")
@@ -48,7 +48,7 @@ from ._options import (check_lr, config_option, device_option, flip_option, keep
 @threads_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@seed_option()
 @device_option()
 @click.option("--dry-run", is_flag=True, help="A few steps of dcgan_test on 32x32 data, for CI.")
 def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, flip,
@@ -96,7 +96,7 @@ def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf
               help="Also report this classifier's mean top-class confidence and distinct classes.")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Write the record here.")
 @threads_option()
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the latent draw.")
+@seed_option("Seeds the latent draw.")
 @device_option()
 def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classifier, json_out, threads, seed,
                     device) -> None:
@@ -145,7 +145,7 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch.set_num_threads for this process.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@seed_option()
 @device_option()
 @click.option("--dry-run", is_flag=True, help="A few steps of a tiny 32x32 model, for CI.")
 def train_context_encoder_cmd(data, image_size, iters, batch_size, lr, beta1, w_adv, masks, nef,
