@@ -34,6 +34,7 @@ Under ``torchrun --nproc_per_node=K`` each rank takes every K-th image, writes i
 and rank 0 merges them and writes the report once all ranks are done.
 
 Layout: :mod:`~inpaintkit.bench.config` (the options and how they resolve),
+:mod:`~inpaintkit.bench.assets` (the bundled models and the model files a run falls back on),
 :mod:`~inpaintkit.bench.plan` (each image's masks and seeds), :mod:`~inpaintkit.bench.loading`
 (data and models), :mod:`~inpaintkit.bench.methods` (one batch of one method),
 :mod:`~inpaintkit.bench.rundir` (row identity, resume checks, ``meta.json``) and
@@ -42,9 +43,9 @@ Layout: :mod:`~inpaintkit.bench.config` (the options and how they resolve),
 """
 from __future__ import annotations
 
-from .config import (ASSETS_DIR, BUNDLED_ASSETS, DEFAULT_LOSSES, DEFAULT_MASKS, RUN_KIND, BenchConfig,
-                     BenchError, BenchFailed, Method, ResolvedBench, assets_dir, bundled_asset,
-                     resolve_config)
+from .assets import ASSETS_DIR, BUNDLED_ASSETS, assets_dir, bundled_asset
+from .config import (DEFAULT_LOSSES, DEFAULT_MASKS, RUN_KIND, BenchConfig, BenchError, BenchFailed,
+                     Method, ResolvedBench, resolve_config)
 from .._rows import ROWS_FILE, RowStore, load_rows, read_rows, rows_to_csv
 from .plan import SEEDING, image_masks, mask_seed, search_seed
 from .runner import BatchInfo, BenchResult, run_bench

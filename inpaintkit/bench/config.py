@@ -2,8 +2,7 @@
 
 :func:`resolve_config` fills in every option of a :class:`BenchConfig` and checks every name
 (methods, baselines, losses, masks, optimiser, blend) without loading any data or model; its
-:class:`ResolvedBench` also lists the methods, one table column each. The bundled synthetic-cars
-models of the built-in demo are found here too (:func:`bundled_asset`).
+:class:`ResolvedBench` also lists the methods, one table column each.
 """
 from __future__ import annotations
 
@@ -11,22 +10,12 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from .._presets import ALL_TERMS, DEMO, DRY_RUN, get_preset, list_presets
 
-#: Where the bundled synthetic-cars models live (inside the package, shipped with it). The
-#: environment variable ``INPAINTKIT_ASSETS`` points elsewhere (see :func:`assets_dir`).
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-BUNDLED_ASSETS = {
-    "gan": "synthetic-cars-gan.pt",
-    "classifier": "synthetic-cars-classifier.pt",
-    "eval_classifier": "synthetic-cars-evaluator.pt",
-    "ce": "synthetic-cars-ce.pt",
-}
 #: ``meta.json``'s ``kind``: other commands refuse to write into a folder of this kind.
 RUN_KIND = "inpaintkit.bench"
 DEFAULT_MASKS = ("center", "left", "random:0.7")
@@ -45,33 +34,6 @@ class BenchError(ValueError):
 
 class BenchFailed(ValueError):
     """The run went through, but every row it computed failed: its numbers do not exist."""
-
-
-def assets_dir() -> Path:
-    """The folder of the bundled models: ``$INPAINTKIT_ASSETS`` if set, else the package's own."""
-    env = os.environ.get("INPAINTKIT_ASSETS")
-    return Path(env).expanduser() if env else ASSETS_DIR
-
-
-def bundled_asset(key: str) -> Path:
-    """The path of a bundled model file, checked to exist.
-
-    Args:
-        key: ``"gan"``, ``"classifier"``, ``"eval_classifier"`` or ``"ce"``.
-
-    Raises:
-        BenchError: the file is missing (it is trained by the project's own commands, see
-            benchmarks/models/synthetic-cars/README.md), naming the file.
-    """
-    if key not in BUNDLED_ASSETS:
-        raise KeyError(f"unknown bundled asset {key!r}; known: {', '.join(BUNDLED_ASSETS)}")
-    path = assets_dir() / BUNDLED_ASSETS[key]
-    if not path.is_file():
-        raise BenchError(
-            f"the built-in benchmark needs the bundled model file {path}, which is missing. "
-            f"Train it with the commands in benchmarks/models/synthetic-cars/README.md, or pass "
-            f"--{key.replace('_', '-')} CKPT (and --data SPEC) to benchmark your own models.")
-    return path
 
 
 @dataclass
@@ -429,41 +391,6 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
                and not (k == "lpips" and not v)}
         cfg.out = str(Path("runs") / f"bench-{mode}-{config_digest(key, 8)}")
     return ResolvedBench(cfg, methods, mode, notes, labels)
-
-
-def with_model_paths(rb: ResolvedBench) -> ResolvedBench:
-    """``rb`` with the model files the run needs and was not given filled in: the bundled
-    synthetic-cars models for the demo, and for ``--data synthetic-cars`` without ``--gan``,
-    ``--classifier`` or ``--ce``. Returns a new :class:`ResolvedBench`; ``rb`` is left as it was.
-
-    Separate from :func:`resolve_config`, which checks names without touching any file: this one
-    needs the bundled files to exist. The run calls it once, before loading anything.
-
-    Raises:
-        BenchError: a search on other data without ``--gan``, or sem/cat without
-            ``--classifier``; a bundled file that is missing.
-    """
-    cfg = dataclasses.replace(rb.config)
-    if rb.mode == "demo":
-        for key in ("gan", "classifier", "eval_classifier"):
-            needed = {"gan": rb.needs_gan, "classifier": rb.needs_classifier,
-                      "eval_classifier": True}[key]
-            if getattr(cfg, key) is None and needed:
-                setattr(cfg, key, str(bundled_asset(key)))
-    elif rb.mode == "custom" and cfg.data != "synthetic-cars" and rb.needs_gan and cfg.gan is None:
-        raise BenchError("--gan CKPT is required with --data (the bundled GAN was trained on "
-                         "synthetic-cars)")
-    elif rb.mode == "custom" and rb.needs_gan and cfg.gan is None:
-        cfg.gan = str(bundled_asset("gan"))
-    if rb.mode == "custom" and rb.needs_classifier and cfg.classifier is None:
-        if cfg.data == "synthetic-cars":
-            cfg.classifier = str(bundled_asset("classifier"))
-        else:
-            raise BenchError("the sem/cat losses need --classifier CKPT")
-    if (cfg.ce is None and rb.mode != "dry-run" and any(m.name == "ce" for m in rb.methods)
-            and (rb.mode == "demo" or cfg.data == "synthetic-cars")):
-        cfg.ce = str(bundled_asset("ce"))
-    return dataclasses.replace(rb, config=cfg)
 
 
 def _split_losses(values: Sequence[str] | None) -> tuple[str, ...] | None:

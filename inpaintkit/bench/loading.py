@@ -1,5 +1,5 @@
 """The data and models of a run: tiny random models for a dry run, else the files of the resolved
-config (:func:`~inpaintkit.bench.config.with_model_paths` fills in the bundled ones); every model
+config (:func:`~inpaintkit.bench.assets.with_model_paths` fills in the bundled ones); every model
 file is identified by a hash of its content for the rows."""
 from __future__ import annotations
 

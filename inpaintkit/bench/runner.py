@@ -16,8 +16,9 @@ import torch
 from .._rows import RowStore, read_rows, rows_to_csv
 from ..utils import (claim_run_dir, dist_env, remove_empty_run_dir, remove_stale_tmp,
                      resolve_device, run_lock, seed_everything, to_uint8)
+from .assets import assets_dir, with_model_paths
 from .config import (RUN_KIND, BenchConfig, BenchError, BenchFailed, Method, ResolvedBench,
-                     assets_dir, config_digest, resolve_config, with_model_paths)
+                     config_digest, resolve_config)
 from .loading import Models, load_ce, load_data, load_models, load_pool
 from .methods import baseline_batch, evaluate_top1, search_batch, sync
 from .plan import image_masks, load_mask_file
