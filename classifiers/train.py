@@ -31,12 +31,11 @@ import csv
 import dataclasses
 import io
 import math
-import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -44,9 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintkit.utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, claim_run_dir,
-                              resolve_device, run_metadata, seed_everything, warn_if_slow_bf16)
 from inpaintkit.models import read_checkpoint
+from inpaintkit.utils import (atomic_write_json, atomic_write_text, claim_run_dir, dist_env, resolve_device,
+                              run_metadata, save_figure, seed_everything, warn_if_slow_bf16)
 
 from . import augment as A
 from ._checkpoint import CLASSIFIER_FORMAT, save_classifier
@@ -277,13 +276,6 @@ def evaluate_model(model: nn.Module, normalize: Normalize, ds, device: torch.dev
         yield logits.float(), y.to(device)
 
 
-def _dist_info() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    return world, rank, local
-
-
 def _load_data(cfg: TrainConfig):
     from inpaintkit.data import DatasetError, build_dataset
 
@@ -350,10 +342,7 @@ def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
     ax[1].set_ylim(0, 1)
     ax[1].legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, dpi=90)
 
 
 def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -377,7 +366,8 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
         cfg = dataclasses.replace(cfg, **kwargs)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    world, rank, local_rank = _dist_info()
+    env = dist_env()
+    world, rank, local_rank = env.world_size, env.rank, env.local_rank
     device = resolve_device(cfg.device)
     if cfg.bf16:
         warn_if_slow_bf16(device, "train-classifier --bf16")
@@ -495,7 +485,6 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
         raise ValueError(f"{cfg.data} has {n} images, fewer than one batch of {cfg.batch_size}")
     if cfg.dry_run:
         nb = min(nb, 2)
-    per_rank = cfg.batch_size // world
     class_names = train_ds.class_names
     interactive = sys.stderr.isatty()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._registry import Registry
+from .utils import Registry
 
 __all__ = ["Preset", "PRESETS", "register_preset", "list_presets", "get_preset", "DEMO", "DRY_RUN",
            "ALL_TERMS"]

@@ -15,7 +15,7 @@ import torch
 import classifiers as C
 from classifiers import augment as A
 from classifiers.train import TrainConfig, dataset_mean_std, lr_at
-from inpaintkit._utils import to_unit
+from inpaintkit.utils import to_unit
 from inpaintkit.data import DatasetError
 from inpaintkit.models import CheckpointError
 

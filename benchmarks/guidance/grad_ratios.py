@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from classifiers import load_feature_network
-from inpaintkit._utils import cpu_model
+from inpaintkit.utils import cpu_model
 from inpaintkit.bench import image_masks, search_seed
 from inpaintkit.data import build_dataset
 from inpaintkit.losses import build_loss, default_weights_for_mask, format_loss_spec, parse_loss_spec
@@ -136,7 +136,7 @@ def _spec(table: str, mask: str) -> str:
 def _write(rows: list[dict], out: Path, argv: list[str]) -> None:
     import pandas as pd
 
-    from inpaintkit._utils import atomic_write_bytes
+    from inpaintkit.utils import atomic_write_bytes
 
     df = pd.DataFrame(rows)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .._registry import Registry
+from ..utils.registry import Registry
 
 __all__ = ["LOSSES", "DEFAULT_WEIGHTS", "INPUTS", "LossTerm", "register_loss", "unregister_loss",
            "list_losses"]

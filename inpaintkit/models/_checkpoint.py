@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .._utils import atomic_torch_save
+from ..utils import atomic_torch_save
 from ._registry import MODELS
 from .dcgan import DCGANConfig, Discriminator, Generator
 

@@ -1,7 +1,7 @@
 """The model registry: named DCGAN variants, built by name."""
 from __future__ import annotations
 
-from .._registry import Registry
+from ..utils.registry import Registry
 
 MODELS: Registry = Registry("model")
 

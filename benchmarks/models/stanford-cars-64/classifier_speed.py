@@ -78,7 +78,7 @@ def main() -> None:
     if args.out:
         import pandas as pd
 
-        from inpaintkit._utils import atomic_write_text, run_metadata
+        from inpaintkit.utils import atomic_write_text, run_metadata
 
         atomic_write_text(args.out, pd.DataFrame(rows).to_csv(index=False))
         atomic_write_text(args.out.rsplit(".", 1)[0] + ".json",

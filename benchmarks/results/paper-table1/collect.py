@@ -24,7 +24,7 @@ KEEP = ("table.md", "table.csv", "table.tex", "psnr_distribution.png")
 
 
 def collect(run: Path, out: Path) -> list[Path]:
-    from inpaintkit._rows import rows_to_csv
+    from inpaintkit.bench import rows_to_csv
     from inpaintkit.report import make_report
 
     rows_to_csv(run)  # the run writes it at its end; a run still in progress has none yet

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from inpaintkit._rows import read_rows
-from inpaintkit._utils import atomic_write_text
+from inpaintkit.bench import read_rows
+from inpaintkit.utils import atomic_write_text
 
 #: SPEC.md, "Their numbers" (PSNR / SSIM), by our method labels.
 PAPER = {
@@ -113,8 +113,8 @@ def main() -> None:
                 parts.append(f"| {mask} | {lab} | {p:.2f} | {m.loc[(mask, lab), 'psnr']:.2f} | {s:.2f} | "
                              f"{m.loc[(mask, lab), 'ssim']:.3f} |")
     parts.append("")
-    frames, labels = [paper], [l for l in ["im", "telea", "biharmonic", "yeh", "w/o logits", "with logits"]
-                               if l in set(paper["label"])]
+    frames, labels = [paper], [lab for lab in ["im", "telea", "biharmonic", "yeh", "w/o logits", "with logits"]
+                               if lab in set(paper["label"])]
     for name in ("p1-best", "p1-best-bestof4"):
         if (runs / name / "rows.jsonl").exists():
             best = load(runs / name, tag=("best: " if name == "p1-best" else "best, fill of the best restart: "))
