@@ -1,17 +1,91 @@
-"""Named option sets for ``inpaintkit bench``: the paper's protocol, the built-in demo, the dry run.
+"""Named option sets for ``inpaintkit bench``: the paper's protocol, the built-in demo, the dry run,
+and the per-mask default weights of the loss terms.
 
 A preset only fills options the user left unset: any option given explicitly wins (see
 :func:`inpaintkit.bench.resolve_config`). ``method_labels`` are display names for the tables.
+
+The default-weight tables (:func:`default_weights_for_mask`) are experiment policy: which weight a
+term takes when a spec gives none depends on the mask and on the study. They live here, beside the
+presets that use them, so that the loss package knows nothing of masks; ``inpaint`` and ``bench``
+pass the table's weights to :class:`~inpaintkit.losses.LossSpec` as defaults.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from .utils import Registry
 
 __all__ = ["Preset", "PRESETS", "register_preset", "list_presets", "get_preset", "DEMO", "DRY_RUN",
-           "ALL_TERMS"]
+           "ALL_TERMS", "default_weights_for_mask", "RANDOM_MASK_WEIGHTS", "ETH_WEIGHTS",
+           "ETH_RANDOM_MASK_WEIGHTS", "WEIGHT_TABLES", "RATIO_TABLE_R", "WEIGHT_COLUMNS"]
+
+#: Calibrated random-mask weights (``benchmarks/results/guidance/``): with 70% of the pixels
+#: missing, the context term pulls less on z and the classifier terms more, so the weights that
+#: put ``sem`` and ``cat`` at the same gradient ratio to ``context`` as on center/left masks differ.
+#: ``inpaint`` keeps the ETH study's random-mask value.
+RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 800.0, "cat": 40.0}
+
+#: The ETH study's weights for center/left masks (SPEC.md). Their ``sem``/``cat`` values were tuned
+#: for a classifier fed unnormalised inputs; with ours they make those terms' z-gradients
+#: 560-1,300x (sem) and 1e5-3e5x (cat) the context term's (SPEC.md, correction of 2026-12-02).
+#: Kept for ``--preset paper-table1-eth`` and ``--weights eth``.
+ETH_WEIGHTS: dict[str, float] = {"context": 1.0, "prior": 0.003, "inpaint": 3.0, "sem": 1e5, "cat": 1e6}
+
+#: The ETH study's weights for random masks (SPEC.md).
+ETH_RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 1e6, "cat": 1e7}
+
+#: The named default-weight tables of :func:`default_weights_for_mask`.
+WEIGHT_TABLES = ("calibrated", "eth", "ratio")
+
+#: R of the ``ratio`` table: ``sem`` and ``cat`` default to ``auto:R`` (each pulls on z with R times
+#: the context term's force at the first step), whatever the classifier. Chosen for the built-in
+#: demo on the synthetic-cars val split (``benchmarks/results/demo-tune/``).
+RATIO_TABLE_R = 0.1
+
+#: The extra column of ``inpaintkit losses``: the calibrated weights on random masks.
+WEIGHT_COLUMNS: dict[str, tuple[Mapping[str, float], str]] = {
+    "random": (RANDOM_MASK_WEIGHTS, "random masks")}
+
+
+def default_weights_for_mask(mask_spec: str | None, table: str = "calibrated") -> dict[str, Any]:
+    """Default weights for a mask spec, from a named table.
+
+    Args:
+        mask_spec: e.g. ``"center"``, ``"left"``, ``"random:0.7"``; ``None`` gives the
+            center/left weights.
+        table: ``calibrated`` (default): the terms' registered defaults
+            (:data:`~inpaintkit.losses.DEFAULT_WEIGHTS`), with :data:`RANDOM_MASK_WEIGHTS` for
+            ``random`` masks; the ``sem``/``cat`` values put those terms' z-gradients at about the
+            context term's at the start of a search on Stanford Cars
+            (``benchmarks/results/guidance/``). ``eth``: the ETH study's values
+            (:data:`ETH_WEIGHTS`, :data:`ETH_RANDOM_MASK_WEIGHTS`), which saturate z with our
+            classifier normalisation; for the record. ``ratio``: the calibrated table with ``sem``
+            and ``cat`` at ``auto:R`` (:data:`RATIO_TABLE_R`), scale-free, for a classifier the
+            fixed weights were not calibrated on (the built-in demo's).
+
+    Returns:
+        ``{name: weight}`` for every registered term: a number or an
+        :class:`~inpaintkit.losses.AutoWeight`.
+
+    Raises:
+        LossSpecError: an unknown table.
+    """
+    from .losses import DEFAULT_WEIGHTS, AutoWeight, LossSpecError
+
+    if table not in WEIGHT_TABLES:
+        raise LossSpecError(f"unknown weight table {table!r}; choose one of {', '.join(WEIGHT_TABLES)}")
+    weights: dict[str, Any] = dict(DEFAULT_WEIGHTS)
+    rnd = mask_spec is not None and mask_spec.strip().partition(":")[0].strip() == "random"
+    if table == "eth":
+        weights.update(ETH_WEIGHTS)
+        if rnd:
+            weights.update(ETH_RANDOM_MASK_WEIGHTS)
+    elif rnd:
+        weights.update(RANDOM_MASK_WEIGHTS)
+    if table == "ratio":
+        weights.update(sem=AutoWeight(RATIO_TABLE_R), cat=AutoWeight(RATIO_TABLE_R))
+    return weights
 
 #: The five loss terms of SPEC.md, monitored with weight 0 where a method does not optimise them
 #: (so the loss-curve figure can show, as Fig. 3 of the paper does, that Yeh's search leaves the

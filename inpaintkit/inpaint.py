@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -19,8 +19,11 @@ import torch
 from .utils import (atomic_write_bytes, atomic_write_json, from_uint8, resolve_device,
                     run_metadata, save_figure, to_uint8)
 
+if TYPE_CHECKING:
+    from .losses import LossSpec
+
 __all__ = ["InpaintConfig", "InpaintError", "inpaint", "load_image_batch", "resolve_losses",
-           "search_seed_for"]
+           "resolve_loss_spec", "search_seed_for"]
 
 
 class InpaintError(ValueError):
@@ -41,7 +44,8 @@ class InpaintConfig:
         mask_polarity: a PNG mask's convention: ``known`` (white = known pixel, the default) or
             ``hole`` (white = hole, as LaMa and most tools).
         losses: loss spec; default ``context,prior``, or all five terms with a classifier.
-            Omitted weights take the defaults for the mask (:func:`default_weights_for_mask`).
+            Omitted weights take the defaults for the mask
+            (:func:`~inpaintkit._presets.default_weights_for_mask`), as in ``bench``.
         classifier: classifier checkpoint for ``sem``/``cat``.
         iters, optimizer, lr, restarts, restart_reduce: see :class:`~inpaintkit.search.SearchConfig`.
         blend: ``poisson`` or ``overlay``.
@@ -123,12 +127,19 @@ def load_image_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[s
     return from_uint8(np.stack(images)), notes
 
 
-def resolve_losses(losses: str | None, mask: str, has_classifier: bool) -> str:
-    """The loss spec used: the default set when none is given, every weight written out."""
-    from .losses import default_weights_for_mask, format_loss_spec, parse_loss_spec
+def resolve_loss_spec(losses: str | None, mask: str, has_classifier: bool) -> LossSpec:
+    """The loss spec used, parsed once: the default set when none is given, the mask's default
+    weights for the terms it gives none."""
+    from ._presets import default_weights_for_mask
+    from .losses import LossSpec
 
     spec = losses or ("context,prior,inpaint,sem,cat" if has_classifier else "context,prior")
-    return format_loss_spec(parse_loss_spec(spec, defaults=default_weights_for_mask(mask)))
+    return LossSpec.parse(spec, defaults=default_weights_for_mask(mask))
+
+
+def resolve_losses(losses: str | None, mask: str, has_classifier: bool) -> str:
+    """:func:`resolve_loss_spec` as its canonical string, every weight written out."""
+    return resolve_loss_spec(losses, mask, has_classifier).canonical
 
 
 def _save_image(path: Path, image_uint8: np.ndarray) -> None:
@@ -237,7 +248,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
         blend name): with messages naming the problem.
     """
     from .blend import BLENDS, blend
-    from .losses import LOSSES, build_loss, parse_loss_spec
+    from .losses import build_loss
     from .utils import check_writable, claim_run_dir
     from .masks import check_mask_spec, make_mask
     from .models import load_gan
@@ -257,7 +268,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     except ValueError as e:
         raise InpaintError(f"bad search option: {e}") from e
     check_mask_spec(cfg.mask, polarity=cfg.mask_polarity)
-    spec = resolve_losses(cfg.losses, cfg.mask, cfg.classifier is not None)
+    spec = resolve_loss_spec(cfg.losses, cfg.mask, cfg.classifier is not None)
     image_path = Path(cfg.image)
     folder_input = image_path.is_dir()
     inputs = _image_files(image_path)
@@ -275,8 +286,8 @@ def inpaint(config: InpaintConfig, progress: bool = True,
         except ImportError as e:
             raise InpaintError(f"--classifier needs the classifiers package: {e}") from e
 
-    needs_d = any(LOSSES.get(e.name).requires & {"d_g", "d_composite"} for e in parse_loss_spec(spec))
-    generator, discriminator, _ = load_gan(cfg.gan, device=device, with_discriminator=needs_d)
+    generator, discriminator, _ = load_gan(cfg.gan, device=device,
+                                           with_discriminator=spec.needs_discriminator)
     size = int(generator.config.image_size)
     if cfg.classifier is not None:
         feature_net = load_feature_network(cfg.classifier, device=device, image_size=size)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from inpaintkit import bench as B
-from inpaintkit.losses import RATIO_TABLE_R, AutoWeight, parse_loss_spec
+from inpaintkit._presets import RATIO_TABLE_R
+from inpaintkit.losses import AutoWeight, parse_loss_spec
 
 
 def test_demo_uses_the_bundled_models_and_the_ratio_weighted_four_term_search():

@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from inpaintkit._presets import RATIO_TABLE_R, default_weights_for_mask
 from inpaintkit.features import FeatureNetwork
-from inpaintkit.losses import (DEFAULT_WEIGHTS, LOSSES, AutoWeight, LossSpecError, LossTerm,
-                               build_loss, context_weights, default_weights_for_mask,
-                               format_loss_spec, parse_loss_spec, register_loss, unregister_loss)
+from inpaintkit.losses import (DEFAULT_WEIGHTS, LOSSES, AutoWeight, LossSpec, LossSpecError, LossTerm,
+                               build_loss, context_weights, format_loss_spec, parse_loss_spec,
+                               register_loss, unregister_loss)
 from inpaintkit.masks import MaskError, make_mask
 
 FEATURE_TERMS = {"sem", "cat"}
@@ -301,8 +302,6 @@ def test_eth_weight_table():
 
 
 def test_ratio_weight_table_defaults_sem_and_cat_to_auto_weights():
-    from inpaintkit.losses import RATIO_TABLE_R, AutoWeight
-
     for mask in ("center", "random:0.7"):
         w = default_weights_for_mask(mask, "ratio")
         assert w["sem"] == w["cat"] == AutoWeight(RATIO_TABLE_R)
@@ -310,6 +309,63 @@ def test_ratio_weight_table_defaults_sem_and_cat_to_auto_weights():
         # a weight given in the spec wins; omitted ones take the table's auto weight
         e = parse_loss_spec("context,sem=5,cat", defaults=w)
         assert [x.weight for x in e] == [1.0, 5.0, AutoWeight(RATIO_TABLE_R)]
+
+
+# --- LossSpec: parsed once ------------------------------------------------------------------------------
+
+def test_loss_spec_carries_entries_needs_and_canonical_string():
+    spec = LossSpec.parse("context[l2], prior, sem[known]=auto:1")
+    assert spec.names == ("context", "prior", "sem")
+    assert [e.mode for e in spec.entries] == ["l2", None, "known"]
+    assert spec.weights == {"context": 1.0, "prior": 0.003, "sem": AutoWeight(1.0)}
+    assert spec.given == {"sem"}
+    # sem[known] reads the features of M*G(z) and M*y, not those of G(z): requires follows the mode
+    assert {"feat_masked_g", "feat_y", "d_g"} <= spec.requires and "feat_g" not in spec.requires
+    assert spec.needs_feature_net and spec.needs_discriminator
+    assert str(spec) == spec.canonical == "context[l2]=1,prior=0.003,sem[known]=auto:1"
+    assert LossSpec.parse(spec.canonical).entries == spec.entries
+    plain = LossSpec.parse("context")
+    assert not plain.needs_feature_net and not plain.needs_discriminator
+    assert LossSpec.parse("context,inpaint").needs_discriminator
+    assert LossSpec.parse(spec) is spec
+
+
+@pytest.mark.parametrize("table", ["calibrated", "eth", "ratio"])
+@pytest.mark.parametrize("mask", ["center", "random:0.7"])
+def test_loss_spec_defaults_match_parsing_with_them(mask, table):
+    defaults = default_weights_for_mask(mask, table)
+    for text in ("context,prior,inpaint,sem,cat", "context,prior=0.01,sem=auto:2,cat",
+                 "context[l2],cat[known]=5"):
+        once = LossSpec.parse(text).with_defaults(defaults)
+        assert once.entries == tuple(parse_loss_spec(text, defaults))
+        assert once.canonical == format_loss_spec(parse_loss_spec(text, defaults))
+
+
+def test_loss_spec_monitoring_appends_missing_terms_at_weight_zero():
+    spec = LossSpec.parse("context,sem=2").monitoring(["sem", "prior", "cat", "prior"])
+    assert spec.canonical == "context=1,sem=2,prior=0,cat=0"
+    assert spec.with_defaults({"cat": 40.0}).weights["cat"] == 0.0  # a monitored term stays at 0
+    with pytest.raises(LossSpecError, match="unknown loss 'nope'"):
+        LossSpec.parse("context").monitoring(["nope"])
+
+
+def test_build_loss_takes_a_loss_spec():
+    spec = LossSpec.parse("context,prior=0.01")
+    loss = build_loss(spec)
+    assert loss.spec == build_loss("context,prior=0.01").spec
+    assert loss.weights == spec.weights
+
+
+def test_losses_package_knows_nothing_of_masks():
+    import inpaintkit.losses as L
+
+    src = "\n".join(p.read_text() for p in Path(L.__file__).parent.glob("*.py"))
+    assert "random:" not in src and "RANDOM_MASK_WEIGHTS =" not in src
+    # the moved names still resolve from inpaintkit.losses, for code that imports them there
+    from inpaintkit import _presets
+
+    assert L.default_weights_for_mask is _presets.default_weights_for_mask
+    assert L.RANDOM_MASK_WEIGHTS is _presets.RANDOM_MASK_WEIGHTS
 
 
 # --- auto weights ---------------------------------------------------------------------------------------

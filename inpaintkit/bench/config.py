@@ -12,9 +12,13 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from .._presets import ALL_TERMS, DEMO, DRY_RUN, get_preset, list_presets
+from .._presets import (ALL_TERMS, DEMO, DRY_RUN, WEIGHT_TABLES, default_weights_for_mask,
+                        get_preset, list_presets)
+
+if TYPE_CHECKING:
+    from ..losses import LossSpec
 
 #: ``meta.json``'s ``kind``: other commands refuse to write into a folder of this kind.
 RUN_KIND = "inpaintkit.bench"
@@ -139,9 +143,11 @@ class Method:
         name: the row key: the loss spec as given (whitespace removed) or the baseline name.
         label: display name.
         kind: ``"search"`` or ``"baseline"``.
-        losses: the loss spec of a search (``yeh``: ``context,prior``).
+        losses: the loss spec of a search as given (``yeh``: ``context,prior``).
         weights: the default-weight table for terms the spec gives no weight
-            (:func:`~inpaintkit.losses.default_weights_for_mask`).
+            (:func:`~inpaintkit._presets.default_weights_for_mask`).
+        spec: ``losses`` parsed, once, when the method is made
+            (:class:`~inpaintkit.losses.LossSpec`); ``None`` for a baseline.
     """
 
     name: str
@@ -149,16 +155,28 @@ class Method:
     kind: str
     losses: str | None = None
     weights: str = "calibrated"
+    spec: LossSpec | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The method as ``meta.json`` records it: the fields as given, not the parsed spec."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "spec"}
+
+    def __post_init__(self) -> None:
+        if self.spec is None and self.losses is not None:
+            from ..losses import LossSpec
+
+            self.spec = LossSpec.parse(self.losses)
+
+    def resolved_spec(self, mask: str, monitor: Sequence[str] = ()) -> LossSpec:
+        """The spec a search runs on ``mask``: per-mask default weights (from the ``weights``
+        table) for the terms the spec gives none, monitored terms appended with weight 0."""
+        if self.spec is None:
+            raise ValueError(f"method {self.name!r} is a baseline; it has no loss spec")
+        return self.spec.with_defaults(default_weights_for_mask(mask, self.weights)).monitoring(monitor)
 
     def loss_spec(self, mask: str, monitor: Sequence[str] = ()) -> str:
-        """The fully resolved spec for ``mask``: per-mask default weights (from the ``weights``
-        table) written out, monitored terms appended with weight 0."""
-        from ..losses import default_weights_for_mask, format_loss_spec, parse_loss_spec
-
-        entries = parse_loss_spec(self.losses, defaults=default_weights_for_mask(mask, self.weights))
-        have = {e.name for e in entries}
-        entries += [(t, 0.0, {}) for t in monitor if t not in have]
-        return format_loss_spec(entries)
+        """:meth:`resolved_spec` as its canonical string (the rows' ``loss_spec`` column)."""
+        return self.resolved_spec(mask, monitor).canonical
 
 
 @dataclass
@@ -181,8 +199,9 @@ class ResolvedBench:
 
     @property
     def needs_classifier(self) -> bool:
-        return any(_uses_features(m.losses) for m in self.methods if m.kind == "search") or \
-            any(_uses_features(t) for t in (self.config.monitor or ()) if self.needs_gan)
+        monitor = self.config.monitor or ()
+        return any(m.spec.monitoring(monitor).needs_feature_net
+                   for m in self.methods if m.kind == "search")
 
     @property
     def row_names(self) -> dict[str, str | None]:
@@ -195,16 +214,6 @@ class ResolvedBench:
         return {"data": cfg.data or "synthetic-cars (dry run)", "gan": "dry-run:dcgan_test",
                 "classifier": "dry-run:tiny", "eval_classifier": "dry-run:tiny-eval",
                 "ce": cfg.ce or "dry-run:ce"}
-
-
-def _uses_features(spec: str | None) -> bool:
-    """Whether a loss spec (or a single term name) reads classifier features or logits."""
-    from ..losses import LOSSES, parse_loss_spec
-    from ..losses._registry import FEATURE_INPUTS
-
-    if not spec:
-        return False
-    return any(set(LOSSES.get(e.name).requires) & FEATURE_INPUTS for e in parse_loss_spec(spec))
 
 
 def _split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -233,7 +242,7 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     """
     from ..baselines import BASELINES
     from ..blend import BLENDS
-    from ..losses import WEIGHT_TABLES, LossSpecError, format_loss_spec, parse_loss_spec
+    from ..losses import LossSpec, LossSpecError
     from ..masks import MaskError, check_mask_spec
 
     cfg = dataclasses.replace(config)
@@ -357,22 +366,23 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
             methods.append(Method(b, labels.get(b, b), "baseline"))
         else:
             raise BenchError(f"unknown baseline {b!r}; known baselines: {', '.join(known)}")
-    for spec in cfg.losses:
+    yeh = LossSpec.parse(YEH_LOSSES)
+    for text in cfg.losses:
         try:
-            parse_loss_spec(spec)
+            spec = LossSpec.parse(text)
         except LossSpecError as e:
-            raise BenchError(f"bad --losses {spec!r}: {e}") from e
-        name = "".join(spec.split())
+            raise BenchError(f"bad --losses {text!r}: {e}") from e
+        name = "".join(text.split())
         if any(m.name == name for m in methods):
             raise BenchError(f"method {name!r} is listed twice")
-        same_as_yeh = all(
-            format_loss_spec(parse_loss_spec(name, defaults=_mask_defaults(k)))
-            == format_loss_spec(parse_loss_spec(YEH_LOSSES, defaults=_mask_defaults(k)))
-            for k in cfg.masks)
+        # compared on the calibrated table whatever --weights says (as it always was)
+        same_as_yeh = all(spec.with_defaults(default_weights_for_mask(k)).canonical
+                          == yeh.with_defaults(default_weights_for_mask(k)).canonical
+                          for k in cfg.masks)
         if same_as_yeh and any(m.name == "yeh" for m in methods):
-            notes.append(f"--losses {spec} is the yeh method, which already runs; not run twice")
+            notes.append(f"--losses {text} is the yeh method, which already runs; not run twice")
             continue
-        methods.append(Method(name, labels.get(name, name), "search", name, cfg.weights))
+        methods.append(Method(name, labels.get(name, name), "search", name, cfg.weights, spec))
     if not methods:
         raise BenchError("nothing to run: give --losses SPEC and/or --baselines NAMES")
     if cfg.monitor:
@@ -399,8 +409,3 @@ def _split_losses(values: Sequence[str] | None) -> tuple[str, ...] | None:
         return None
     return tuple(v.strip() for v in values if v.strip())
 
-
-def _mask_defaults(mask: str) -> dict[str, float]:
-    from ..losses import default_weights_for_mask
-
-    return default_weights_for_mask(mask)

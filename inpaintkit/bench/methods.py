@@ -36,8 +36,7 @@ def search_batch(method: Method, rb: ResolvedBench, models: Models, y: torch.Ten
     from ..search import SearchConfig, latent_search
 
     cfg = rb.config
-    spec = method.loss_spec(mask_spec, cfg.monitor or ())
-    loss = build_loss(spec, feature_net=models.feature_net)
+    loss = build_loss(method.resolved_spec(mask_spec, cfg.monitor or ()), feature_net=models.feature_net)
     # each image's starting latents come from its own seeds, so its result does not depend on the
     # batch it is in (the search itself is batch-size invariant); the seeds ignore the method, so
     # every method on an image starts from the same latents

@@ -209,7 +209,7 @@ def write_meta(out: Path, rb: ResolvedBench, *, data: Any, n: int, device: torch
         "kind": "inpaintkit.bench/1",
         "mode": rb.mode,
         "status": status,
-        "methods": [dataclasses.asdict(m) for m in rb.methods],
+        "methods": [m.to_dict() for m in rb.methods],
         "masks": list(cfg.masks),
         "data": {"spec": cfg.data, "split": cfg.split, "start": cfg.start, "n": n,
                  "image_size": data.image_size,

@@ -18,9 +18,10 @@ def models_cmd() -> None:
 @click.command("losses")
 def losses_cmd() -> None:
     """List the registered loss terms: default weights, modes, options, inputs read."""
+    from .._presets import WEIGHT_COLUMNS
     from ..losses import describe_losses
 
-    click.echo(describe_losses())
+    click.echo(describe_losses(WEIGHT_COLUMNS))
 
 
 @click.command("masks")

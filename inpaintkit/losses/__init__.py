@@ -6,26 +6,39 @@
     >>> loss = build_loss("context,prior,sem[known]=auto:1,cat[known]=auto:0.3", feature_net=net)
     ...                   # classifier terms against fixed targets from the known pixels M*y
 
-Spec strings: ``NAME[options]=WEIGHT`` entries joined by commas; see :func:`parse_loss_spec`.
-Every term is registered with :func:`register_loss` and reads named inputs (:data:`INPUTS`).
+Spec strings: ``NAME[options]=WEIGHT`` entries joined by commas, parsed once into a
+:class:`LossSpec` (see :func:`parse_loss_spec`). Every term is registered with
+:func:`register_loss` and reads named inputs (:data:`INPUTS`). Which weight a term takes by default
+on which mask is the benchmark's business (:func:`inpaintkit._presets.default_weights_for_mask`).
 """
 from __future__ import annotations
 
 from . import terms  # noqa: F401  (registers the five built-in terms)
-from ._registry import (DEFAULT_WEIGHTS, INPUTS, LOSSES, LossTerm, list_losses, register_loss,
-                        unregister_loss)
-from ._spec import (ETH_RANDOM_MASK_WEIGHTS, ETH_WEIGHTS, RANDOM_MASK_WEIGHTS, RATIO_TABLE_R, WEIGHT_TABLES,
-                    AutoWeight, LossEntry, LossSpecError, default_weights_for_mask,
-                    describe_losses, format_loss_spec, parse_loss_spec)
+from ._registry import (DEFAULT_WEIGHTS, DISCRIMINATOR_INPUTS, FEATURE_INPUTS, INPUTS, LOSSES,
+                        LossTerm, list_losses, register_loss, unregister_loss)
 from .composite import CompositeLoss, PreparedInputs, build_loss, check_corrupted
+from .spec import (AutoWeight, LossEntry, LossSpec, LossSpecError, describe_losses,
+                   format_loss_spec, parse_loss_spec)
 from .terms import (CategoricalLoss, ContextLoss, InpaintLoss, PriorLoss, SemanticLoss,
                     context_weights)
 
 __all__ = [
-    "LOSSES", "DEFAULT_WEIGHTS", "RANDOM_MASK_WEIGHTS", "ETH_WEIGHTS", "ETH_RANDOM_MASK_WEIGHTS",
-    "WEIGHT_TABLES", "RATIO_TABLE_R", "AutoWeight", "INPUTS",
+    "LOSSES", "DEFAULT_WEIGHTS", "AutoWeight", "INPUTS", "FEATURE_INPUTS", "DISCRIMINATOR_INPUTS",
     "LossTerm", "register_loss", "unregister_loss", "list_losses", "describe_losses",
-    "LossEntry", "LossSpecError", "parse_loss_spec", "format_loss_spec", "default_weights_for_mask",
+    "LossEntry", "LossSpec", "LossSpecError", "parse_loss_spec", "format_loss_spec",
     "CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted",
     "ContextLoss", "PriorLoss", "InpaintLoss", "SemanticLoss", "CategoricalLoss", "context_weights",
 ]
+
+# The per-mask weight tables moved to the presets (the loss package knows nothing of masks); their
+# old names here still resolve, for code that imports them from inpaintkit.losses.
+_MOVED_TO_PRESETS = ("default_weights_for_mask", "RANDOM_MASK_WEIGHTS", "ETH_WEIGHTS",
+                     "ETH_RANDOM_MASK_WEIGHTS", "WEIGHT_TABLES", "RATIO_TABLE_R")
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_PRESETS:
+        from .. import _presets
+
+        return getattr(_presets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

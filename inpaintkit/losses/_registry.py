@@ -45,6 +45,9 @@ INPUTS: dict[str, str] = {
 FEATURE_INPUTS = frozenset({"feat_g", "feat_composite", "logits_g", "logits_composite",
                             "feat_masked_g", "logits_masked_g", "feat_y", "logits_y"})
 
+#: Inputs that need the discriminator.
+DISCRIMINATOR_INPUTS = frozenset({"d_g", "d_composite"})
+
 
 class LossTerm(nn.Module):
     """One unweighted loss term, returning a value per image.
@@ -104,7 +107,7 @@ class LossTerm(nn.Module):
 LOSSES: Registry[type[LossTerm]] = Registry("loss")
 
 #: Default weight of every registered term for center/left masks (calibrated; see
-#: :func:`~inpaintkit.losses.default_weights_for_mask`).
+#: :func:`~inpaintkit._presets.default_weights_for_mask`).
 DEFAULT_WEIGHTS: dict[str, float] = {}
 
 

@@ -20,7 +20,7 @@ from ..masks import validate_mask
 from ._features import (FIXED_FEATURE_INPUTS, _skips_logits,  # noqa: F401  (tests import it here)
                         fixed_feature_inputs, run_feature_branches)
 from ._registry import FEATURE_INPUTS, LOSSES, LossTerm
-from ._spec import AutoWeight, LossSpecError, format_loss_spec, parse_loss_spec
+from .spec import AutoWeight, LossSpec, LossSpecError, format_loss_spec
 
 __all__ = ["CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted"]
 
@@ -388,21 +388,26 @@ class CompositeLoss(nn.Module):
         return self.evaluate(z, generator, discriminator, self.prepare(y, mask))
 
 
-def build_loss(spec: str | Sequence[tuple[str, float, Mapping[str, Any]]],
+def build_loss(spec: LossSpec | str | Sequence[tuple[str, float, Mapping[str, Any]]],
                feature_net: nn.Module | None = None,
                defaults: Mapping[str, float] | None = None) -> CompositeLoss:
-    """Build a :class:`CompositeLoss` from a spec string (or already-parsed entries).
+    """Build a :class:`CompositeLoss` from a :class:`~inpaintkit.losses.LossSpec`, a spec string,
+    or already-parsed entries.
 
     Args:
-        spec: e.g. ``"context,prior=0.003,sem=1e5,cat=1e6"``; see :func:`parse_loss_spec`.
+        spec: e.g. ``LossSpec.parse("context,prior=0.003,sem=1e5,cat=1e6")``, or the string itself;
+            see :func:`~inpaintkit.losses.parse_loss_spec`.
         feature_net: required when the spec has ``sem`` or ``cat``.
-        defaults: weights for entries without one (see :func:`default_weights_for_mask`).
+        defaults: weights for entries the spec gives none (over the terms' defaults).
 
     Raises:
         LossSpecError: a bad spec, bad term options, or a feature-reading term without a
             feature network.
     """
-    entries = parse_loss_spec(spec, defaults) if isinstance(spec, str) else list(spec)
+    if isinstance(spec, (str, LossSpec)):
+        entries = list(LossSpec.parse(spec, defaults).entries)
+    else:
+        entries = list(spec)
     terms = []
     for name, weight, kwargs in entries:
         cls = LOSSES.get(name)

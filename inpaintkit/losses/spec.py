@@ -1,4 +1,5 @@
-"""Loss spec strings: ``"context,prior=0.003,sem[layers=inception3b+inception4b]=1e5"``.
+"""Loss specs: the string ``"context,prior=0.003,sem[layers=inception3b+inception4b]=1e5"`` and
+the :class:`LossSpec` it is parsed into, once, wherever a loss is configured.
 
 Grammar (one syntax, everywhere a ``--losses`` option is taken)::
 
@@ -12,8 +13,9 @@ Grammar (one syntax, everywhere a ``--losses`` option is taken)::
     WEIGHT  := number                a fixed weight, e.g. 0.003 or 1e3
              | "auto:" R             a scale-free weight (see :class:`AutoWeight`), e.g. sem=auto:1
 
-An omitted weight takes the term's default (``inpaintkit losses`` lists them; see also
-:func:`default_weights_for_mask`). Weights must be finite and >= 0 (0 keeps the term in the
+An omitted weight takes the term's default (``inpaintkit losses`` lists them), or the one a
+caller passes as ``defaults`` (the benchmark's per-mask tables live with the presets, in
+:mod:`inpaintkit._presets`: the loss package knows nothing of masks). Weights must be finite and >= 0 (0 keeps the term in the
 breakdown without optimising it); an auto ratio R must be finite and > 0. Whitespace is ignored;
 a name may appear once.
 """
@@ -23,37 +25,12 @@ import inspect
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple, Sequence, Union
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence, Union
 
-from ._registry import DEFAULT_WEIGHTS, LOSSES
+from ._registry import DEFAULT_WEIGHTS, DISCRIMINATOR_INPUTS, FEATURE_INPUTS, LOSSES
 
-__all__ = ["LossSpecError", "LossEntry", "AutoWeight", "parse_loss_spec", "format_loss_spec",
-           "default_weights_for_mask", "RANDOM_MASK_WEIGHTS", "ETH_WEIGHTS",
-           "ETH_RANDOM_MASK_WEIGHTS", "WEIGHT_TABLES", "RATIO_TABLE_R", "describe_losses"]
-
-#: Calibrated random-mask weights (``benchmarks/results/guidance/``): with 70% of the pixels
-#: missing, the context term pulls less on z and the classifier terms more, so the weights that
-#: put ``sem`` and ``cat`` at the same gradient ratio to ``context`` as on center/left masks differ.
-#: ``inpaint`` keeps the ETH study's random-mask value.
-RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 800.0, "cat": 40.0}
-
-#: The ETH study's weights for center/left masks (SPEC.md). Their ``sem``/``cat`` values were tuned
-#: for a classifier fed unnormalised inputs; with ours they make those terms' z-gradients
-#: 560-1,300x (sem) and 1e5-3e5x (cat) the context term's (SPEC.md, correction of 2026-12-02).
-#: Kept for ``--preset paper-table1-eth`` and ``--weights eth``.
-ETH_WEIGHTS: dict[str, float] = {"context": 1.0, "prior": 0.003, "inpaint": 3.0, "sem": 1e5, "cat": 1e6}
-
-#: The ETH study's weights for random masks (SPEC.md).
-ETH_RANDOM_MASK_WEIGHTS: dict[str, float] = {"inpaint": 30.0, "sem": 1e6, "cat": 1e7}
-
-#: The named default-weight tables of :func:`default_weights_for_mask`.
-WEIGHT_TABLES = ("calibrated", "eth", "ratio")
-
-#: R of the ``ratio`` table: ``sem`` and ``cat`` default to ``auto:R`` (each pulls on z with R times
-#: the context term's force at the first step), whatever the classifier. Chosen for the built-in
-#: demo on the synthetic-cars val split (``benchmarks/results/demo-tune/``).
-RATIO_TABLE_R = 0.1
-
+__all__ = ["LossSpecError", "LossEntry", "LossSpec", "AutoWeight", "Weight", "parse_loss_spec",
+           "format_loss_spec", "describe_losses"]
 
 @dataclass(frozen=True)
 class AutoWeight:
@@ -94,6 +71,11 @@ class LossEntry(NamedTuple):
     name: str
     weight: float | AutoWeight
     kwargs: dict[str, Any]
+
+    @property
+    def mode(self) -> str | None:
+        """The term's mode as the spec gave it (``context[l2]``), or ``None`` for its default."""
+        return self.kwargs.get("mode")
 
 
 _ENTRY = re.compile(r"^(?P<name>[A-Za-z][\w\-]*)(?:\[(?P<opts>[^\[\]]*)\])?(?:=(?P<weight>.*))?$")
@@ -218,10 +200,10 @@ def parse_loss_spec(spec: str, defaults: Mapping[str, float] | None = None) -> l
         spec: e.g. ``"context,prior=0.003,sem=1e5,cat=1e6"`` or ``"context[l2],prior[nonsaturating]"``;
             see the module docstring for the grammar.
         defaults: weights for entries that give none, overriding :data:`DEFAULT_WEIGHTS` (e.g.
-            :func:`default_weights_for_mask` for random masks).
+            the benchmark's per-mask tables).
 
     Returns:
-        The entries, in spec order.
+        The entries, in spec order. :meth:`LossSpec.parse` keeps them with what they need.
 
     Raises:
         LossSpecError: empty spec, unknown name (listing the registered ones), unknown mode or
@@ -287,46 +269,17 @@ def format_loss_spec(entries: Sequence[tuple[str, float, Mapping[str, Any]]]) ->
     return ",".join(out)
 
 
-def default_weights_for_mask(mask_spec: str | None, table: str = "calibrated") -> dict[str, Weight]:
-    """Default weights for a mask spec, from a named table.
+def describe_losses(columns: Mapping[str, tuple[Mapping[str, Weight], str]] | None = None) -> str:
+    """A table of the registered terms: default weight, modes, options, inputs.
 
     Args:
-        mask_spec: e.g. ``"center"``, ``"left"``, ``"random:0.7"``; ``None`` gives the
-            center/left weights.
-        table: ``calibrated`` (default): :data:`DEFAULT_WEIGHTS`, with
-            :data:`RANDOM_MASK_WEIGHTS` for ``random`` masks; the ``sem``/``cat`` values put those
-            terms' z-gradients at about the context term's at the start of a search on Stanford
-            Cars (``benchmarks/results/guidance/``). ``eth``: the ETH study's values
-            (:data:`ETH_WEIGHTS`, :data:`ETH_RANDOM_MASK_WEIGHTS`), which saturate z with our
-            classifier normalisation; for the record. ``ratio``: the calibrated table with ``sem``
-            and ``cat`` at ``auto:R`` (:data:`RATIO_TABLE_R`), scale-free, for a classifier the
-            fixed weights were not calibrated on (the built-in demo's).
-
-    Returns:
-        ``{name: weight}`` for every registered term.
-
-    Raises:
-        LossSpecError: an unknown table.
+        columns: extra weight columns, ``{title: (weights, when)}``, e.g. a caller's weights for
+            random masks: ``{"random": (RANDOM_MASK_WEIGHTS, "random masks")}``. A term missing
+            from ``weights`` shows its default.
     """
-    if table not in WEIGHT_TABLES:
-        raise LossSpecError(f"unknown weight table {table!r}; choose one of {', '.join(WEIGHT_TABLES)}")
-    weights = dict(DEFAULT_WEIGHTS)
-    rnd = mask_spec is not None and mask_spec.strip().partition(":")[0].strip() == "random"
-    if table == "eth":
-        weights.update(ETH_WEIGHTS)
-        if rnd:
-            weights.update(ETH_RANDOM_MASK_WEIGHTS)
-    elif rnd:
-        weights.update(RANDOM_MASK_WEIGHTS)
-    if table == "ratio":
-        weights.update(sem=AutoWeight(RATIO_TABLE_R), cat=AutoWeight(RATIO_TABLE_R))
-    return weights
-
-
-def describe_losses() -> str:
-    """A table of the registered terms: default weight, random-mask weight, modes, options, inputs."""
-    lines = [f"{'name':10s} {'weight':>8s} {'random':>8s}  {'modes / options':34s} reads",
-             "-" * 96]
+    columns = dict(columns or {})
+    head = "".join(f" {t:>8s}" for t in columns)
+    lines = [f"{'name':10s} {'weight':>8s}{head}  {'modes / options':34s} reads", "-" * 96]
     for name in LOSSES.list():
         cls = LOSSES.get(name)
         params = [p for p in inspect.signature(cls.__init__).parameters.values()
@@ -334,20 +287,135 @@ def describe_losses() -> str:
         opts = ([f"[{'|'.join(cls.modes)}]"] if cls.modes else []) + \
                [f"{p.name}={p.default}" for p in params]
         weight = DEFAULT_WEIGHTS[name]
-        rnd = RANDOM_MASK_WEIGHTS.get(name, weight)
-        lines.append(f"{name:10s} {_num(weight):>8s} {_num(rnd):>8s}  {' '.join(opts) or '-':34s} "
+        extra = "".join(f" {_weight_text(w.get(name, weight)):>8s}" for w, _ in columns.values())
+        lines.append(f"{name:10s} {_num(weight):>8s}{extra}  {' '.join(opts) or '-':34s} "
                      f"{', '.join(sorted(cls.requires))}")
         doc = (cls.__doc__ or "").strip().splitlines()
         if doc:
             lines.append(f"{'':11s}{doc[0].replace('``', '')}")
         for mode, reads in cls.mode_requires.items():
             lines.append(f"{'':11s}[{mode}] reads {', '.join(sorted(reads))}")
+    when = "".join(f" ('{t}' for {w})" for t, (_, w) in columns.items())
     lines += ["", "Spec: NAME[mode,key=value]=WEIGHT joined by commas, e.g. "
               "context[l2],prior=0.003,sem[layers=inception3b+inception4b]=1e5 or "
               "context,prior,sem[known],cat[known]=auto:0.3",
               "feat_y, logits_y: the classifier on M*y (the hole at 0), computed once per search "
               "without gradient: fixed targets.",
-              "Omitted weights take 'weight' ('random' for random masks); NAME=auto:R sets the "
+              f"Omitted weights take 'weight'{when}; NAME=auto:R sets the "
               "weight per image at the first step so that the term's z-gradient is R times the "
               "context term's."]
     return "\n".join(lines)
+
+
+def _weight_text(w: Weight) -> str:
+    return str(w) if isinstance(w, AutoWeight) else _num(float(w))
+
+
+def _entry_requires(entry: LossEntry) -> frozenset[str]:
+    """The named inputs one entry's term reads, for its mode (without building the term)."""
+    cls = LOSSES.get(entry.name)
+    mode = entry.kwargs.get("mode")
+    return frozenset(cls.mode_requires.get(mode, cls.requires)) if mode else frozenset(cls.requires)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss spec, parsed once: its entries and what they need.
+
+    Build it with :meth:`parse` (or from entries); hand it to
+    :func:`~inpaintkit.losses.build_loss` and to whatever needs to know which networks a loss
+    reads, instead of the string. ``str(spec)`` is the canonical string, every weight written
+    out (:func:`format_loss_spec`).
+
+    Attributes:
+        entries: ``(name, weight, kwargs)`` per term, in spec order; a weight is a number or an
+            :class:`AutoWeight`.
+        given: the names whose weight the spec wrote out; the others took a default, which
+            :meth:`with_defaults` may replace.
+
+    Example:
+        >>> spec = LossSpec.parse("context,prior,sem[known]=auto:1")
+        >>> spec.needs_feature_net, spec.needs_discriminator
+        (True, True)
+        >>> str(spec.with_defaults({"prior": 0.01}))
+        'context=1,prior=0.01,sem[known]=auto:1'
+    """
+
+    entries: tuple[LossEntry, ...]
+    given: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, spec: "str | LossSpec", defaults: Mapping[str, Weight] | None = None) -> "LossSpec":
+        """Parse ``spec`` (see :func:`parse_loss_spec`); a :class:`LossSpec` is returned as is,
+        with ``defaults`` applied when given.
+
+        Raises:
+            LossSpecError: see :func:`parse_loss_spec`.
+        """
+        if isinstance(spec, LossSpec):
+            return spec.with_defaults(defaults) if defaults else spec
+        entries = parse_loss_spec(spec, defaults)
+        given = set()
+        if isinstance(spec, str):
+            for part in _split_top(re.sub(r"\s+", "", spec)):
+                m = _ENTRY.match(part)
+                if m and m["weight"] is not None:
+                    given.add(m["name"])
+        return cls(tuple(entries), frozenset(given))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.entries)
+
+    @property
+    def weights(self) -> dict[str, Weight]:
+        """``{name: weight}``."""
+        return {e.name: e.weight for e in self.entries}
+
+    @property
+    def requires(self) -> frozenset[str]:
+        """The named inputs (:data:`~inpaintkit.losses.INPUTS`) the terms read, for their modes."""
+        return frozenset().union(*(_entry_requires(e) for e in self.entries))
+
+    @property
+    def needs_discriminator(self) -> bool:
+        """Whether a term reads the discriminator (``prior``, ``inpaint``)."""
+        return bool(self.requires & DISCRIMINATOR_INPUTS)
+
+    @property
+    def needs_feature_net(self) -> bool:
+        """Whether a term reads classifier features or logits (``sem``, ``cat``)."""
+        return bool(self.requires & FEATURE_INPUTS)
+
+    @property
+    def canonical(self) -> str:
+        """The canonical spec string (:func:`format_loss_spec`)."""
+        return format_loss_spec(self.entries)
+
+    def __str__(self) -> str:
+        return self.canonical
+
+    def with_defaults(self, defaults: Mapping[str, Weight]) -> "LossSpec":
+        """The same spec with the weights it did not write out taken from ``defaults`` (over
+        :data:`DEFAULT_WEIGHTS`), as if it had been parsed with them."""
+        table = {**DEFAULT_WEIGHTS, **defaults}
+        out = []
+        for e in self.entries:
+            if e.name not in self.given:
+                w = table.get(e.name, LOSSES.get(e.name).default_weight)
+                e = LossEntry(e.name, w if isinstance(w, AutoWeight) else float(w), e.kwargs)
+            out.append(e)
+        return LossSpec(tuple(out), self.given)
+
+    def monitoring(self, names: Iterable[str]) -> "LossSpec":
+        """The spec with each term of ``names`` it lacks appended at weight 0: recorded in the
+        breakdown, not optimised."""
+        have = set(self.names)
+        extra = []
+        for n in names:
+            if n not in have:
+                if n not in LOSSES:
+                    raise LossSpecError(f"unknown loss {n!r}; registered losses: {_known()}")
+                extra.append(LossEntry(n, 0.0, {}))
+                have.add(n)
+        return LossSpec(self.entries + tuple(extra), self.given | {e.name for e in extra})
