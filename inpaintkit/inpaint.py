@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from .utils import (atomic_write_bytes, atomic_write_json, from_uint8, resolve_device,
-                    run_metadata, save_figure, to_uint8)
+from .utils import (atomic_write_bytes, atomic_write_json, from_uint8, per_image_seed,
+                    resolve_device, run_metadata, save_figure, starting_latents, to_uint8)
 
 if TYPE_CHECKING:
     from .losses import LossSpec
@@ -40,7 +40,8 @@ class InpaintConfig:
         out: an image path (``.png``, ``.jpg``...) for a single image, or a folder: one
             ``<stem>.png`` per input.
         mask: a mask spec (``center``, ``left``, ``random:0.7``, ``blocks``...) or a PNG path;
-            image ``i`` of a folder gets the mask of seed ``seed + i``.
+            image ``i`` of a folder gets the mask ``bench`` draws for image id ``i``
+            (:func:`~inpaintkit.utils.per_image_seed`).
         mask_polarity: a PNG mask's convention: ``known`` (white = known pixel, the default) or
             ``hole`` (white = hole, as LaMa and most tools).
         losses: loss spec; default ``context,prior``, or all five terms with a classifier.
@@ -49,7 +50,9 @@ class InpaintConfig:
         classifier: classifier checkpoint for ``sem``/``cat``.
         iters, optimizer, lr, restarts, restart_reduce: see :class:`~inpaintkit.search.SearchConfig`.
         blend: ``poisson`` or ``overlay``.
-        seed: seeds the masks and every image's starting latents.
+        seed: seeds the masks and every image's starting latents, by the rule ``bench`` follows:
+            image ``i`` of a folder, with the same seed, mask and options, gets the fill ``bench``
+            makes for image id ``i`` of its data.
         device: ``cpu``, ``cuda``...; default CUDA when available.
         save_all: also write the masked input, G(z_hat), overlay, mask and loss curves.
         batch_size: images per search batch.
@@ -78,9 +81,10 @@ class InpaintConfig:
     overwrite: bool = False
 
 
-def search_seed_for(seed: int, index: int) -> int:
-    """The seed of image ``index``'s starting latents: independent of batching and chunking."""
-    return (int(seed) * 1_000_003 + int(index)) % (2**63)
+def search_seed_for(seed: int, index: int, mask: str = "center", restart: int = 0) -> int:
+    """The seed of restart ``restart`` of image ``index``'s starting latents under ``mask``:
+    :func:`~inpaintkit.utils.per_image_seed`, as in ``bench``; independent of batching."""
+    return per_image_seed("search", seed, mask, int(index), int(restart))
 
 
 def _image_files(path: Path) -> list[Path]:
@@ -297,18 +301,21 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     y_all, notes = load_image_batch(inputs, size)
     for note in filter(None, notes):
         echo(f"note: {note} (the GAN makes {size}x{size} images)")
-    masks = make_mask(cfg.mask, size, seed=cfg.seed, batch=len(inputs), polarity=cfg.mask_polarity)
+    # the image's position in the folder plays the part of bench's image id: the same seed rule
+    # (per_image_seed) gives the same mask and the same starting latents in both commands
+    mask_key = cfg.mask.strip()
+    masks = torch.cat([make_mask(mask_key, size, seed=per_image_seed("mask", cfg.seed, mask_key, i),
+                                 polarity=cfg.mask_polarity) for i in range(len(inputs))])
     nz = int(generator.config.nz)
-    k = int(cfg.restarts)
 
     records: list[dict[str, Any]] = []
     for start in range(0, len(inputs), cfg.batch_size):
         idx = list(range(start, min(start + cfg.batch_size, len(inputs))))
         x = y_all[idx].to(device)
         m = masks[idx].to(device)
-        y = torch.where(m > 0, x, torch.full_like(x, float("nan")))  # the hole is truly unknown
-        z_init = torch.stack([torch.rand(k, nz, generator=torch.Generator().manual_seed(
-            search_seed_for(cfg.seed, i))) * 2 - 1 for i in idx])
+        # the hole is never read; 0 there, as in bench, so the blend sees the same input
+        y = torch.where(m > 0, x, torch.zeros((), device=x.device))
+        z_init = starting_latents(cfg.seed, mask_key, idx, cfg.restarts, nz)
         if len(inputs) > cfg.batch_size:
             echo(f"images {idx[0] + 1}-{idx[-1] + 1} of {len(inputs)}")
         res = latent_search(generator, discriminator, y, m, loss, search_cfg, progress=progress,

@@ -191,3 +191,45 @@ def test_losses_and_masks_commands_list_the_registries():
     for name in ("center", "left", "right", "top", "bottom", "half", "random", "blocks"):
         assert any(ln.startswith(name + " ") for ln in res.output.splitlines()), name
     assert "random[:p]" in res.output
+
+
+def test_inpaint_and_bench_make_the_same_fill_for_the_same_image_seed_and_options(tiny_checkpoint, tmp_path):
+    """One seeding rule (per_image_seed): image i of an inpaint folder and image id i of a bench run
+    get the same mask, the same starting latents, the same hole value (0) and so the same fill."""
+    from types import SimpleNamespace
+
+    from inpaintkit.bench import BenchConfig, image_masks, resolve_config
+    from inpaintkit.bench.methods import search_batch
+    from inpaintkit.inpaint import load_image_batch
+    from inpaintkit.models import load_gan
+    from inpaintkit.utils import to_uint8
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    paths = [_write_image(folder / f"{i}.png", 32, 32, seed=i) for i in range(3)]
+    seed, mask_spec = 5, "random:0.5"
+    _run(["inpaint", "--gan", tiny_checkpoint, "--image", folder, "--out", tmp_path / "out",
+          "--mask", mask_spec, "--iters", 4, "--restarts", 2, "--seed", seed, "--losses",
+          "context,prior", "--device", "cpu"])
+
+    rb = resolve_config(BenchConfig(losses=("context,prior",), baselines=("none",), masks=(mask_spec,),
+                                    gan=str(tiny_checkpoint), iters=4, restarts=2, seed=seed,
+                                    device="cpu"))
+    g, d, _ = load_gan(tiny_checkpoint, device="cpu", with_discriminator=True)
+    models = SimpleNamespace(generator=g, discriminator=d, feature_net=None)
+    size = int(g.config.image_size)
+    x, _ = load_image_batch(paths, size)
+    ids = [0, 1, 2]
+    known, source = image_masks(mask_spec, ids, (size, size), seed)
+    assert source == "seeded"
+    mask = torch.from_numpy(known[:, None].astype(np.float32))
+    y = torch.where(mask.bool().expand_as(x), x, torch.zeros(()))  # as bench's runner does
+    # batched differently from inpaint (one batch of 3): the fill must not depend on it
+    out = torch.cat([search_batch(rb.methods[0], rb, models, y[i:i + 1], mask[i:i + 1],
+                                  mask_spec=mask_spec, ids=[i]).output for i in ids])
+    bench_u8 = to_uint8(out)
+    for i in ids:
+        inpaint_u8 = np.asarray(Image.open(tmp_path / "out" / f"{i}.png"))
+        assert np.array_equal(inpaint_u8, bench_u8[i]), f"image {i}: inpaint and bench fills differ"
+    # and the masks differ between images (the seed rule keys on the image)
+    assert not np.array_equal(known[0], known[1])

@@ -9,7 +9,7 @@ import torch
 
 from .config import Method, ResolvedBench
 from .loading import Models
-from .plan import hash_seed, search_seed
+from ..utils.seeding import per_image_seed, starting_latents
 
 
 @dataclass
@@ -40,10 +40,8 @@ def search_batch(method: Method, rb: ResolvedBench, models: Models, y: torch.Ten
     # each image's starting latents come from its own seeds, so its result does not depend on the
     # batch it is in (the search itself is batch-size invariant); the seeds ignore the method, so
     # every method on an image starts from the same latents
-    nz, k = int(models.generator.config.nz), int(cfg.restarts)
-    z_init = torch.stack([torch.stack([
-        torch.rand(nz, generator=torch.Generator().manual_seed(
-            search_seed(cfg.seed, mask_spec, i, r))) * 2 - 1 for r in range(k)]) for i in ids])
+    k = int(cfg.restarts)
+    z_init = starting_latents(cfg.seed, mask_spec, ids, k, int(models.generator.config.nz))
     sc = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr, restarts=k,
                       restart_reduce=cfg.restart_reduce, precision=cfg.precision)
     res = latent_search(models.generator, models.discriminator, y, mask, loss, config=sc,
@@ -75,7 +73,7 @@ def baseline_batch(method: Method, rb: ResolvedBench, models: Models, y: torch.T
         # result does not depend on the batch (it loops over the batch internally anyway)
         out = torch.cat([
             run_baseline(method.name, y[k:k + 1], mask[k:k + 1], **opts,
-                         seed=hash_seed("baseline", rb.config.seed, method.name, mask_spec, int(i)))
+                         seed=per_image_seed("baseline", rb.config.seed, method.name, mask_spec, int(i)))
             for k, i in enumerate(ids)])
     return MethodOutput(out, out)
 

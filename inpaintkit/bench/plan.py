@@ -3,41 +3,29 @@
 Masks come from the data's ``random_masks``, from ``--mask-file``, or from a seed derived from
 ``(--seed, mask, image id)``. Starting latents come from ``(--seed, mask, image id, restart)``,
 never from the method, so every method on an image starts from the same latents (common random
-numbers) and an image's result depends neither on its batch nor on the number of processes.
+numbers) and an image's result depends neither on its batch nor on the number of processes. Both
+follow :func:`~inpaintkit.utils.per_image_seed`, as ``inpaintkit inpaint`` does.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from ..utils.seeding import SEEDING, hash_seed, per_image_seed  # noqa: F401  (re-exported)
 from .config import BenchError
-
-
-def hash_seed(*parts: Any) -> int:
-    """A 31-bit seed from a hash of ``parts``: the same on every machine and Python version."""
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
 def mask_seed(seed: int, mask: str, image_id: int) -> int:
     """The seed of a generated mask: the same image gets the same mask for every method and run."""
-    return hash_seed("mask", seed, mask, int(image_id))
-
-
-#: How search methods draw their starting latents; recorded in every search row (``seeding``) and
-#: part of its config hash, so a resume never mixes rows seeded differently. ``crn`` (common random
-#: numbers, since 2026-12-02): one seed per (seed, mask, image, restart), the same for every method,
-#: so paired comparisons between methods do not compare starting points. Rows without the column
-#: were seeded per method name.
-SEEDING = "crn"
+    return per_image_seed("mask", seed, mask, int(image_id))
 
 
 def search_seed(seed: int, mask: str, image_id: int, restart: int = 0) -> int:
     """The seed of one starting latent: the same for every method on the image (common random
     numbers), and restart ``r`` the same whatever the number of restarts."""
-    return hash_seed("search", SEEDING, seed, mask, int(image_id), int(restart))
+    return per_image_seed("search", seed, mask, int(image_id), int(restart))
 
 
 def image_masks(spec: str, ids: Sequence[int], size: tuple[int, int], seed: int,

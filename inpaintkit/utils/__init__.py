@@ -4,7 +4,7 @@ One role per module:
 
     images.py    the one conversion each way between [-1, 1] and [0, 1] / uint8
     checks.py    checks at the API boundary (image batches)
-    seeding.py   seeding every random number generator at once
+    seeding.py   seeding every random number generator at once; the per-image seed rule
     device.py    resolving ``--device``; whether bfloat16 is native there
     io.py        atomic writes (bytes, text, JSON, torch.save) and ``save_figure``
     rundir.py    run folders: writable, of one kind, one writer at a time
@@ -23,7 +23,7 @@ from .meta import cpu_model, git_commit, run_metadata
 from .registry import Registry
 from .rundir import (RunDirError, check_writable, claim_run_dir, remove_empty_run_dir, remove_stale_tmp,
                      run_kind, run_lock)
-from .seeding import seed_everything
+from .seeding import SEEDING, hash_seed, per_image_seed, seed_everything, starting_latents
 
 __all__ = [
     "check_images",
@@ -35,5 +35,5 @@ __all__ = [
     "Registry",
     "RunDirError", "check_writable", "claim_run_dir", "remove_empty_run_dir", "remove_stale_tmp",
     "run_kind", "run_lock",
-    "seed_everything",
+    "seed_everything", "hash_seed", "per_image_seed", "starting_latents", "SEEDING",
 ]
