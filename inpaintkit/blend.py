@@ -26,8 +26,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .utils import Registry
 from .losses import check_corrupted
+from .utils import Registry
 
 __all__ = ["BLENDS", "blend", "overlay", "poisson_blend", "list_blends"]
 

@@ -68,10 +68,10 @@ def output_distribution(run_dir: str | os.PathLike, df, evaluator: str | os.Path
 
     from classifiers import load_feature_network
 
-    from .utils import from_uint8, resolve_device
-    from .quality import PooledFeatures, frechet_distance, kernel_distance
     from .bench.rundir import inputs_path
+    from .quality import PooledFeatures, frechet_distance, kernel_distance
     from .report.rows import ok_rows
+    from .utils import from_uint8, resolve_device
 
     run_dir = Path(run_dir)
     ok = ok_rows(df)

@@ -16,8 +16,17 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from .utils import (atomic_write_bytes, atomic_write_json, from_uint8, per_image_seed,
-                    resolve_device, run_metadata, save_figure, starting_latents, to_uint8)
+from .utils import (
+    atomic_write_bytes,
+    atomic_write_json,
+    from_uint8,
+    per_image_seed,
+    resolve_device,
+    run_metadata,
+    save_figure,
+    starting_latents,
+    to_uint8,
+)
 
 if TYPE_CHECKING:
     from .losses import LossSpec
@@ -253,10 +262,10 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     """
     from .blend import BLENDS, blend
     from .losses import build_loss
-    from .utils import check_writable, claim_run_dir
     from .masks import check_mask_spec, make_mask
     from .models import load_gan
     from .search import SearchConfig, latent_search
+    from .utils import check_writable, claim_run_dir
 
     cfg = config
     # Everything that can be checked without the model is checked first: a bad option never

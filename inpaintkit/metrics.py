@@ -37,8 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .utils import Registry
-from .utils import to_uint8
+from .utils import Registry, to_uint8
 
 __all__ = [
     "METRICS", "list_metrics", "psnr", "ssim", "ssim_map", "hole_psnr", "hole_ssim", "l1", "hole_l1",

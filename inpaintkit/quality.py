@@ -183,6 +183,7 @@ class GeneratorQuality:
                  classifier: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                  kid_subsets: int = 100, batch_size: int = 100) -> None:
         from classifiers import load_feature_network
+
         from .utils import check_images, resolve_device
 
         check_images(real, "real images")

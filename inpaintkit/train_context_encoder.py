@@ -35,13 +35,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .utils import (atomic_write_bytes, atomic_write_json, dist_env, resolve_device, run_metadata,
-                    save_figure, to_unit, warn_if_slow_bf16)
-from .baselines.context_encoder import (ContextEncoder, ContextEncoderConfig, load_context_encoder,
-                                        save_context_encoder)
+from .baselines.context_encoder import (
+    ContextEncoder,
+    ContextEncoderConfig,
+    load_context_encoder,
+    save_context_encoder,
+)
 from .models import CheckpointError, DCGANConfig, Discriminator, init_weights, read_checkpoint
-from .train_gan import (_batch_indices, _optimizers_to, _read_losses, _step_generator,
-                        _write_losses)
+from .train_gan import _batch_indices, _optimizers_to, _read_losses, _step_generator, _write_losses
+from .utils import (
+    atomic_write_bytes,
+    atomic_write_json,
+    dist_env,
+    resolve_device,
+    run_metadata,
+    save_figure,
+    to_unit,
+    warn_if_slow_bf16,
+)
 
 __all__ = ["CETrainConfig", "train_context_encoder", "sample_masks", "MASK_KINDS",
            "export_context_encoder"]

@@ -33,12 +33,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, claim_run_dir, dist_env,
-                    remove_stale_tmp, resolve_device, run_metadata, save_figure, to_unit,
-                    warn_if_slow_bf16)
 from .diffaug import diff_augment, parse_diffaug
-from .models import (MODELS, CheckpointError, apply_spectral_norm, create_model, fold_spectral_norm, load_gan,
-                     save_gan)
+from .models import (
+    MODELS,
+    CheckpointError,
+    apply_spectral_norm,
+    create_model,
+    fold_spectral_norm,
+    load_gan,
+    save_gan,
+)
+from .utils import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    claim_run_dir,
+    dist_env,
+    remove_stale_tmp,
+    resolve_device,
+    run_metadata,
+    save_figure,
+    to_unit,
+    warn_if_slow_bf16,
+)
 
 __all__ = ["GANTrainConfig", "TrainingDiverged", "train_gan", "sample_grid", "export_generator", "RUN_KIND"]
 

@@ -9,11 +9,17 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from inpaintkit.utils import from_uint8, to_uint8
-from inpaintkit.baselines import (BASELINES, baseline_options, describe_baseline, list_baselines,
-                                  nearest_neighbour_search, run_baseline)
+from inpaintkit.baselines import (
+    BASELINES,
+    baseline_options,
+    describe_baseline,
+    list_baselines,
+    nearest_neighbour_search,
+    run_baseline,
+)
 from inpaintkit.data import ArrayDataset
 from inpaintkit.masks import MaskError, make_mask
+from inpaintkit.utils import from_uint8, to_uint8
 
 NAMES = list_baselines()
 

@@ -10,15 +10,24 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from inpaintkit.baselines import (ContextEncoder, ContextEncoderConfig, load_context_encoder,
-                                  run_baseline, save_context_encoder)
+from inpaintkit.baselines import (
+    ContextEncoder,
+    ContextEncoderConfig,
+    load_context_encoder,
+    run_baseline,
+    save_context_encoder,
+)
 from inpaintkit.baselines.context_encoder import ChannelwiseFC
 from inpaintkit.cli import main
 from inpaintkit.data import ArrayDataset
 from inpaintkit.masks import make_mask
 from inpaintkit.models import CheckpointError, create_model, save_gan
-from inpaintkit.train_context_encoder import (MASK_KINDS, CETrainConfig, sample_masks,
-                                              train_context_encoder)
+from inpaintkit.train_context_encoder import (
+    MASK_KINDS,
+    CETrainConfig,
+    sample_masks,
+    train_context_encoder,
+)
 
 
 def _tiny(size: int = 16, seed: int = 0) -> ContextEncoder:

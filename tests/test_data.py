@@ -10,8 +10,16 @@ import torch
 from PIL import Image
 from scipy.io import savemat
 
-from inpaintkit.data import (ArrayDataset, DatasetError, build_dataset, center_crop, image_grid,
-                             list_datasets, read_image, save_preview)
+from inpaintkit.data import (
+    ArrayDataset,
+    DatasetError,
+    build_dataset,
+    center_crop,
+    image_grid,
+    list_datasets,
+    read_image,
+    save_preview,
+)
 from inpaintkit.data.celeba import CELEBA_CROP
 from inpaintkit.data.stanford_cars import _bbox_crop, read_cars_annotations
 

@@ -13,8 +13,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintkit.features import FeatureNetwork, TinyFeatureNet
-from inpaintkit.losses import (LOSSES, LossSpecError, LossTerm, build_loss, describe_losses,
-                               format_loss_spec, parse_loss_spec, register_loss, unregister_loss)
+from inpaintkit.losses import (
+    LOSSES,
+    LossSpecError,
+    LossTerm,
+    build_loss,
+    describe_losses,
+    format_loss_spec,
+    parse_loss_spec,
+    register_loss,
+    unregister_loss,
+)
 from inpaintkit.masks import make_mask
 from inpaintkit.search import SearchConfig, latent_search
 

@@ -12,9 +12,20 @@ from torch import nn
 
 from inpaintkit._presets import RATIO_TABLE_R, default_weights_for_mask
 from inpaintkit.features import FeatureNetwork
-from inpaintkit.losses import (DEFAULT_WEIGHTS, LOSSES, AutoWeight, LossSpec, LossSpecError, LossTerm,
-                               build_loss, context_weights, format_loss_spec, parse_loss_spec,
-                               register_loss, unregister_loss)
+from inpaintkit.losses import (
+    DEFAULT_WEIGHTS,
+    LOSSES,
+    AutoWeight,
+    LossSpec,
+    LossSpecError,
+    LossTerm,
+    build_loss,
+    context_weights,
+    format_loss_spec,
+    parse_loss_spec,
+    register_loss,
+    unregister_loss,
+)
 from inpaintkit.masks import MaskError, make_mask
 
 FEATURE_TERMS = {"sem", "cat"}

@@ -5,8 +5,15 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintkit.models import (MODELS, CheckpointError, DCGANConfig, create_model, load_gan,
-                               read_checkpoint, save_gan)
+from inpaintkit.models import (
+    MODELS,
+    CheckpointError,
+    DCGANConfig,
+    create_model,
+    load_gan,
+    read_checkpoint,
+    save_gan,
+)
 
 
 @pytest.mark.parametrize("name", MODELS.list())

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintkit.utils import to_uint8
 from inpaintkit.masks import make_mask
 from inpaintkit.metrics import psnr
 from inpaintkit.search import SearchConfig, fold_batchnorm, latent_search
+from inpaintkit.utils import to_uint8
 
 TINY_SIZE, TINY_NZ = 32, 16  # conftest.py: dcgan_test
 

@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintkit.data import (BODY_STYLES, SYNTHETIC_CLASS_NAMES, DatasetError, build_dataset,
-                             render_synthetic_cars, resize_images)
+from inpaintkit.data import (
+    BODY_STYLES,
+    SYNTHETIC_CLASS_NAMES,
+    DatasetError,
+    build_dataset,
+    render_synthetic_cars,
+    resize_images,
+)
 
 
 def test_same_seed_same_bytes_other_split_or_seed_differs():

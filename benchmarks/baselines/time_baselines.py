@@ -82,9 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     from skimage.metrics import peak_signal_noise_ratio
 
-    from inpaintkit.utils import atomic_write_json, atomic_write_text, from_uint8, run_metadata, to_uint8
     from inpaintkit.baselines import baseline_options, list_baselines, run_baseline
     from inpaintkit.masks import make_mask
+    from inpaintkit.utils import (
+        atomic_write_json,
+        atomic_write_text,
+        from_uint8,
+        run_metadata,
+        to_uint8,
+    )
 
     names = list_baselines() if args.baselines == "all" else [s.strip() for s in args.baselines.split(",")]
     masks = [s.strip() for s in args.masks.split(",") if s.strip()]

@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
 
-    from inpaintkit.utils import cpu_model, git_commit
     from inpaintkit.baselines import load_context_encoder, run_baseline
     from inpaintkit.bench import bundled_asset
     from inpaintkit.masks import center_mask
+    from inpaintkit.utils import cpu_model, git_commit
 
     torch.set_num_threads(args.threads)
     path = args.ce or str(bundled_asset("ce"))

@@ -324,9 +324,9 @@ def run_compile(nets, quick: bool) -> list[dict]:
 def run_blend(quick: bool) -> list[dict]:
     import cv2
 
-    from inpaintkit.utils import to_uint8
     from inpaintkit.blend import poisson_blend
     from inpaintkit.masks import make_mask
+    from inpaintkit.utils import to_uint8
 
     n = 16 if quick else 64
     gen = torch.Generator().manual_seed(0)
@@ -439,10 +439,10 @@ def run_train(quick: bool) -> list[dict]:
 def run_precision(nets, quick: bool, gan: str | None, data: str | None, n_images: int, iters: int) -> list[dict]:
     """Mean PSNR (full image and hole, uint8, overlay composite) reached by the fp32 and the bf16
     search from the same starting latents on the same images."""
-    from inpaintkit.utils import to_uint8
     from inpaintkit.masks import make_mask
     from inpaintkit.metrics import hole_psnr, psnr
     from inpaintkit.search import SearchConfig, latent_search
+    from inpaintkit.utils import to_uint8
 
     g, d, fnet = nets
     gan_desc = "random dcgan_64"

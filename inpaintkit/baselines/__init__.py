@@ -24,11 +24,24 @@ Example:
 from __future__ import annotations
 
 from . import biharmonic, context_encoder, lowrank, nearest, patchmatch, telea, tv  # noqa: F401
-from ._common import (BASELINES, baseline_options, composite_fill, describe_baseline,
-                      list_baselines, prepare_inputs, register_baseline, run_baseline)
+from ._common import (
+    BASELINES,
+    baseline_options,
+    composite_fill,
+    describe_baseline,
+    list_baselines,
+    prepare_inputs,
+    register_baseline,
+    run_baseline,
+)
 from .biharmonic import biharmonic_inpaint
-from .context_encoder import (ContextEncoder, ContextEncoderConfig, context_encoder_inpaint,
-                              load_context_encoder, save_context_encoder)
+from .context_encoder import (
+    ContextEncoder,
+    ContextEncoderConfig,
+    context_encoder_inpaint,
+    load_context_encoder,
+    save_context_encoder,
+)
 from .lowrank import lowrank_inpaint, svt_complete
 from .nearest import nearest_neighbour_inpaint, nearest_neighbour_search
 from .patchmatch import patchmatch_inpaint

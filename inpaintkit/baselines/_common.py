@@ -16,9 +16,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..utils import Registry
-from ..utils import check_images
 from ..masks import validate_mask
+from ..utils import Registry, check_images
 
 __all__ = ["BASELINES", "register_baseline", "list_baselines", "describe_baseline",
            "baseline_options", "run_baseline", "prepare_inputs", "composite_fill"]

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils import atomic_torch_save
 from ..models import CheckpointError, load_state, read_checkpoint, state_dict_for_storage
+from ..utils import atomic_torch_save
 from ._common import composite_fill, prepare_inputs, register_baseline
 
 __all__ = ["ContextEncoderConfig", "ContextEncoder", "ChannelwiseFC", "CE_FORMAT",

@@ -43,13 +43,21 @@ Layout: :mod:`~inpaintkit.bench.config` (the options and how they resolve),
 """
 from __future__ import annotations
 
-from .assets import ASSETS_DIR, BUNDLED_ASSETS, assets_dir, bundled_asset
-from .config import (DEFAULT_LOSSES, DEFAULT_MASKS, RUN_KIND, BenchConfig, BenchError, BenchFailed,
-                     Method, ResolvedBench, resolve_config)
 from .._rows import ROWS_FILE, RowStore, load_rows, read_rows, rows_to_csv
+from .assets import ASSETS_DIR, BUNDLED_ASSETS, assets_dir, bundled_asset
+from .config import (
+    DEFAULT_LOSSES,
+    DEFAULT_MASKS,
+    RUN_KIND,
+    BenchConfig,
+    BenchError,
+    BenchFailed,
+    Method,
+    ResolvedBench,
+    resolve_config,
+)
 from .plan import SEEDING, image_masks, mask_seed, search_seed
 from .runner import BatchInfo, BenchResult, run_bench
-
 
 __all__ = ["BenchConfig", "BenchError", "BenchFailed", "Method", "ResolvedBench", "BenchResult", "BatchInfo",
            "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "assets_dir",

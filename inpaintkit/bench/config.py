@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .._presets import (ALL_TERMS, DEMO, DRY_RUN, WEIGHT_TABLES, default_weights_for_mask,
-                        get_preset, list_presets)
+from .._presets import (
+    ALL_TERMS,
+    DEMO,
+    DRY_RUN,
+    WEIGHT_TABLES,
+    default_weights_for_mask,
+    get_preset,
+    list_presets,
+)
 
 if TYPE_CHECKING:
     from ..losses import LossSpec

@@ -7,9 +7,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..utils.seeding import per_image_seed, starting_latents
 from .config import Method, ResolvedBench
 from .loading import Models
-from ..utils.seeding import per_image_seed, starting_latents
 
 
 @dataclass

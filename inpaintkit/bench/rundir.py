@@ -20,7 +20,6 @@ from .config import BenchError, Method, ResolvedBench, config_digest
 from .loading import Models
 from .plan import SEEDING
 
-
 #: The run's metadata file (a shard writes its own, :func:`inpaintkit.shards.shard_meta_name`).
 META_FILE = "meta.json"
 

@@ -14,16 +14,39 @@ import numpy as np
 import torch
 
 from .._rows import RowStore, read_rows, rows_to_csv
-from ..utils import (claim_run_dir, dist_env, remove_empty_run_dir, remove_stale_tmp,
-                     resolve_device, run_lock, seed_everything, to_uint8)
+from ..utils import (
+    claim_run_dir,
+    dist_env,
+    remove_empty_run_dir,
+    remove_stale_tmp,
+    resolve_device,
+    run_lock,
+    seed_everything,
+    to_uint8,
+)
 from .assets import assets_dir, with_model_paths
-from .config import (RUN_KIND, BenchConfig, BenchError, BenchFailed, Method, ResolvedBench,
-                     config_digest, resolve_config)
+from .config import (
+    RUN_KIND,
+    BenchConfig,
+    BenchError,
+    BenchFailed,
+    Method,
+    ResolvedBench,
+    config_digest,
+    resolve_config,
+)
 from .loading import Models, load_ce, load_data, load_models, load_pool
 from .methods import baseline_batch, evaluate_top1, search_batch, sync
 from .plan import image_masks, load_mask_file
-from .rundir import (batch_file, check_resume, config_columns, inputs_path, save_npz, settle_methods,
-                     write_meta)
+from .rundir import (
+    batch_file,
+    check_resume,
+    config_columns,
+    inputs_path,
+    save_npz,
+    settle_methods,
+    write_meta,
+)
 
 
 @dataclass

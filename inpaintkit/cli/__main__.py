@@ -1,5 +1,4 @@
 """``python -m inpaintkit.cli``: the ``inpaintkit`` command (torchrun launches it this way)."""
 from . import main
 
-
 main()

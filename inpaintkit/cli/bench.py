@@ -5,8 +5,17 @@ import os
 
 import click
 
-from ._options import (BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, config_option,
-                       device_option, keep_config, precision_option, seed_option)
+from ._options import (
+    BLENDS,
+    OPTIMIZERS,
+    RESTART_REDUCTIONS,
+    check_lr,
+    config_option,
+    device_option,
+    keep_config,
+    precision_option,
+    seed_option,
+)
 
 
 @click.command("bench")

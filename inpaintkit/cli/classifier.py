@@ -5,8 +5,17 @@ import os
 
 import click
 
-from ._options import (check_lr, config_option, device_option, keep_config, precision_option,
-                       resolve_bf16, seed_option, threads_option, tidy_out)
+from ._options import (
+    check_lr,
+    config_option,
+    device_option,
+    keep_config,
+    precision_option,
+    resolve_bf16,
+    seed_option,
+    threads_option,
+    tidy_out,
+)
 
 
 def _names(text: str) -> tuple[str, ...]:

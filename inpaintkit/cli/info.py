@@ -27,7 +27,8 @@ def losses_cmd() -> None:
 @click.command("masks")
 def masks_cmd() -> None:
     """List the registered mask generators and the spec forms --mask accepts."""
-    from ..masks import MASKS, __doc__ as doc
+    from ..masks import MASKS
+    from ..masks import __doc__ as doc
 
     for name in MASKS.list():
         first = (MASKS.get(name).__doc__ or "").strip().splitlines()

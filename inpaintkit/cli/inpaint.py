@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import click
 
-from ._options import (BLENDS, OPTIMIZERS, RESTART_REDUCTIONS, check_lr, device_option, seed_option,
-                       threads_option)
+from ._options import (
+    BLENDS,
+    OPTIMIZERS,
+    RESTART_REDUCTIONS,
+    check_lr,
+    device_option,
+    seed_option,
+    threads_option,
+)
 
 
 @click.command("inpaint")

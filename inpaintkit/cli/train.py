@@ -6,8 +6,17 @@ import os
 
 import click
 
-from ._options import (check_lr, config_option, device_option, flip_option, keep_config,
-                       precision_option, seed_option, threads_option, tidy_out)
+from ._options import (
+    check_lr,
+    config_option,
+    device_option,
+    flip_option,
+    keep_config,
+    precision_option,
+    seed_option,
+    threads_option,
+    tidy_out,
+)
 
 
 @click.command("train-gan")
@@ -103,8 +112,8 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
     """FD-R18 (Fréchet distance on an independent classifier's features; not FID) and KID of a GAN."""
     import torch
 
-    from ..utils import atomic_write_json, run_metadata
     from ..quality import QualityConfig, generator_quality
+    from ..utils import atomic_write_json, run_metadata
 
     if threads:
         torch.set_num_threads(threads)

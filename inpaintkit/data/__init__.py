@@ -12,10 +12,23 @@ Registered datasets (``inpaintkit data list``):
 from __future__ import annotations
 
 from . import celeba, folder, npz, stanford_cars, svhn, synthetic  # noqa: F401  (registration)
-from ._base import (DATASETS, IMAGE_EXTENSIONS, ArrayDataset, DatasetError, build_dataset,
-                    center_crop, list_datasets, list_image_files, load_image_files,
-                    parse_data_spec, read_image, read_mat, register_dataset, require_dir,
-                    resize_images)
+from ._base import (
+    DATASETS,
+    IMAGE_EXTENSIONS,
+    ArrayDataset,
+    DatasetError,
+    build_dataset,
+    center_crop,
+    list_datasets,
+    list_image_files,
+    load_image_files,
+    parse_data_spec,
+    read_image,
+    read_mat,
+    register_dataset,
+    require_dir,
+    resize_images,
+)
 from .preview import image_grid, save_preview
 from .synthetic import BODY_STYLES, SYNTHETIC_CLASS_NAMES, render_synthetic_cars
 

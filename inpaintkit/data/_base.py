@@ -13,8 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..utils import Registry
-from ..utils import from_uint8
+from ..utils import Registry, from_uint8
 
 __all__ = ["DATASETS", "register_dataset", "list_datasets", "build_dataset", "ArrayDataset",
            "DatasetError", "parse_data_spec", "resize_images", "IMAGE_EXTENSIONS", "read_image",

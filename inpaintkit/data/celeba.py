@@ -22,8 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import (ArrayDataset, DatasetError, center_crop, load_image_files, register_dataset,
-                    require_dir)
+from ._base import (
+    ArrayDataset,
+    DatasetError,
+    center_crop,
+    load_image_files,
+    register_dataset,
+    require_dir,
+)
 
 __all__ = ["celeba", "CELEBA_CROP"]
 

@@ -11,8 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import (IMAGE_EXTENSIONS, ArrayDataset, DatasetError, center_crop, list_image_files,
-                    load_image_files, register_dataset, require_dir)
+from ._base import (
+    IMAGE_EXTENSIONS,
+    ArrayDataset,
+    DatasetError,
+    center_crop,
+    list_image_files,
+    load_image_files,
+    register_dataset,
+    require_dir,
+)
 
 __all__ = ["image_folder"]
 

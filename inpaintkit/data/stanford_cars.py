@@ -26,8 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import (ArrayDataset, DatasetError, load_image_files, read_mat, register_dataset,
-                    require_dir)
+from ._base import (
+    ArrayDataset,
+    DatasetError,
+    load_image_files,
+    read_mat,
+    register_dataset,
+    require_dir,
+)
 
 __all__ = ["stanford_cars", "read_cars_annotations", "read_cars_class_names"]
 

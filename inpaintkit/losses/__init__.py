@@ -14,13 +14,35 @@ on which mask is the benchmark's business (:func:`inpaintkit._presets.default_we
 from __future__ import annotations
 
 from . import terms  # noqa: F401  (registers the five built-in terms)
-from ._registry import (DEFAULT_WEIGHTS, DISCRIMINATOR_INPUTS, FEATURE_INPUTS, INPUTS, LOSSES,
-                        LossTerm, list_losses, register_loss, unregister_loss)
+from ._registry import (
+    DEFAULT_WEIGHTS,
+    DISCRIMINATOR_INPUTS,
+    FEATURE_INPUTS,
+    INPUTS,
+    LOSSES,
+    LossTerm,
+    list_losses,
+    register_loss,
+    unregister_loss,
+)
 from .composite import CompositeLoss, PreparedInputs, build_loss, check_corrupted
-from .spec import (AutoWeight, LossEntry, LossSpec, LossSpecError, describe_losses,
-                   format_loss_spec, parse_loss_spec)
-from .terms import (CategoricalLoss, ContextLoss, InpaintLoss, PriorLoss, SemanticLoss,
-                    context_weights)
+from .spec import (
+    AutoWeight,
+    LossEntry,
+    LossSpec,
+    LossSpecError,
+    describe_losses,
+    format_loss_spec,
+    parse_loss_spec,
+)
+from .terms import (
+    CategoricalLoss,
+    ContextLoss,
+    InpaintLoss,
+    PriorLoss,
+    SemanticLoss,
+    context_weights,
+)
 
 __all__ = [
     "LOSSES", "DEFAULT_WEIGHTS", "AutoWeight", "INPUTS", "FEATURE_INPUTS", "DISCRIMINATOR_INPUTS",

@@ -17,8 +17,12 @@ import torch
 from torch import nn
 
 from ..masks import validate_mask
-from ._features import (FIXED_FEATURE_INPUTS, _skips_logits,  # noqa: F401  (tests import it here)
-                        fixed_feature_inputs, run_feature_branches)
+from ._features import (  # noqa: F401  (tests import it here)
+    FIXED_FEATURE_INPUTS,
+    _skips_logits,
+    fixed_feature_inputs,
+    run_feature_branches,
+)
 from ._registry import FEATURE_INPUTS, LOSSES, LossTerm
 from .spec import AutoWeight, LossSpec, LossSpecError, format_loss_spec
 

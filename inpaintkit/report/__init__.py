@@ -34,8 +34,18 @@ from typing import Any, Callable
 from ..bench.rundir import slug
 from .figures import plot_grid, plot_loss_curves, plot_psnr_distribution
 from .rows import ReportError, load_meta, mask_order, method_labels, method_order, rows_to_report
-from .stats import (DECIMALS, LOWER_IS_BETTER, METRIC_LABELS, REFERENCE_METHOD, benjamini_hochberg,
-                    bootstrap_ci, mcnemar_exact, paired_wilcoxon, summarize, summarize_accuracy)
+from .stats import (
+    DECIMALS,
+    LOWER_IS_BETTER,
+    METRIC_LABELS,
+    REFERENCE_METHOD,
+    benjamini_hochberg,
+    bootstrap_ci,
+    mcnemar_exact,
+    paired_wilcoxon,
+    summarize,
+    summarize_accuracy,
+)
 from .tables import fmt_number, format_table, latex_table, markdown_table, reading, table_footer
 
 __all__ = ["METRIC_LABELS", "REFERENCE_METHOD", "bootstrap_ci", "paired_wilcoxon", "mcnemar_exact",
@@ -63,8 +73,8 @@ class Report:
 def _breakdowns(df, out_dir: Path, reference: str, *, methods, masks, labels, output: str,
                 n_boot: int, seed: int) -> tuple[str, list[Path]]:
     """The paired-difference and hole-size sections of the report, and their CSV files."""
-    from ..utils import atomic_write_text
     from ..breakdowns import hole_ratio_table, markdown_breakdown, paired_differences
+    from ..utils import atomic_write_text
 
     md, files = "", []
     diffs = paired_differences(df, reference, methods=methods, masks=masks, output=output,
@@ -102,9 +112,9 @@ def _breakdowns(df, out_dir: Path, reference: str, *, methods, masks, labels, ou
 def _distribution(run_dir: Path, df, meta, out_dir: Path, *, methods, masks, labels, evaluator,
                   seed: int, echo) -> tuple[str, list[Path]]:
     """The FD-R18 / KID section: from the saved outputs, with the run's (or the given) evaluator."""
-    from ..utils import atomic_write_text
     from ..breakdowns import markdown_breakdown
     from ..distribution import output_distribution, resolve_evaluator
+    from ..utils import atomic_write_text
 
     path = resolve_evaluator(meta, evaluator)
     if path is None:

@@ -9,7 +9,6 @@ import numpy as np
 
 from .rows import metric_column, ok_rows
 
-
 #: Metric columns of the rows and their names in tables (rows of the paper's layout).
 METRIC_LABELS: dict[str, str] = {
     "psnr": "PSNR", "ssim": "SSIM", "psnr_hole": "PSNR hole", "ssim_hole": "SSIM hole",

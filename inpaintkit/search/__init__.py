@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..utils import resolve_device
 from ..losses import CompositeLoss, build_loss
+from ..utils import resolve_device
 from ._fast import fold_batchnorm, loss_evaluator
 from ._optim import LatentOptimizer, initial_z
 

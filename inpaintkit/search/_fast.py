@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import nn
 
-from ..utils import warn_if_slow_bf16
 from ..losses import CompositeLoss, PreparedInputs
+from ..utils import warn_if_slow_bf16
 
 if TYPE_CHECKING:
     from . import SearchConfig

@@ -18,11 +18,24 @@ from .checks import check_images
 from .device import DeviceError, native_bf16, resolve_device, warn_if_slow_bf16
 from .dist import DistEnv, dist_env
 from .images import from_uint8, from_unit, to_uint8, to_unit
-from .io import atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, save_figure
+from .io import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    save_figure,
+)
 from .meta import cpu_model, git_commit, run_metadata
 from .registry import Registry
-from .rundir import (RunDirError, check_writable, claim_run_dir, remove_empty_run_dir, remove_stale_tmp,
-                     run_kind, run_lock)
+from .rundir import (
+    RunDirError,
+    check_writable,
+    claim_run_dir,
+    remove_empty_run_dir,
+    remove_stale_tmp,
+    run_kind,
+    run_lock,
+)
 from .seeding import SEEDING, hash_seed, per_image_seed, seed_everything, starting_latents
 
 __all__ = [
