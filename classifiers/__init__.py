@@ -7,13 +7,25 @@
 """
 from __future__ import annotations
 
-from ._checkpoint import (CLASSIFIER_FORMAT, export_classifier, load_classifier,
-                          load_feature_network, save_classifier)
+from ._checkpoint import (
+                          CLASSIFIER_FORMAT,
+                          export_classifier,
+                          load_classifier,
+                          load_feature_network,
+                          save_classifier,
+)
 from .evaluate import evaluate_classifier
 from .features import ClassifierFeatures, Normalize, default_feature_layers
-from .models import (CLASSIFIERS, GOOGLENET_LAYERS, GoogLeNetETH, TimmClassifier,
-                     create_classifier, list_classifiers, load_pretrained_googlenet,
-                     register_classifier)
+from .models import (
+                          CLASSIFIERS,
+                          GOOGLENET_LAYERS,
+                          GoogLeNetETH,
+                          TimmClassifier,
+                          create_classifier,
+                          list_classifiers,
+                          load_pretrained_googlenet,
+                          register_classifier,
+)
 from .train import TrainConfig, train_classifier
 
 __all__ = [

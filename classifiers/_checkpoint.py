@@ -19,9 +19,13 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from inpaintkit.models import (
+    CheckpointError,
+    read_checkpoint,
+    state_dict_for_storage,
+    state_dict_mismatch,
+)
 from inpaintkit.utils import atomic_torch_save, resolve_device
-from inpaintkit.models import (CheckpointError, read_checkpoint, state_dict_for_storage,
-                               state_dict_mismatch)
 
 from .features import ClassifierFeatures
 from .models import create_classifier

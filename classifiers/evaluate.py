@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inpaintkit.utils import (atomic_write_json, atomic_write_text, check_writable, resolve_device,
-                              run_metadata, warn_if_slow_bf16)
+from inpaintkit.utils import (
+    atomic_write_json,
+    atomic_write_text,
+    check_writable,
+    resolve_device,
+    run_metadata,
+    warn_if_slow_bf16,
+)
 
 from ._checkpoint import load_classifier
 from .features import Normalize

@@ -12,8 +12,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from inpaintkit.utils import check_images, to_unit
 from inpaintkit.features import FeatureNetwork
+from inpaintkit.utils import check_images, to_unit
 
 __all__ = ["Normalize", "ClassifierFeatures", "default_feature_layers"]
 

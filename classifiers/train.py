@@ -44,8 +44,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintkit.models import read_checkpoint
-from inpaintkit.utils import (atomic_write_json, atomic_write_text, claim_run_dir, dist_env, resolve_device,
-                              run_metadata, save_figure, seed_everything, warn_if_slow_bf16)
+from inpaintkit.utils import (
+    atomic_write_json,
+    atomic_write_text,
+    claim_run_dir,
+    dist_env,
+    resolve_device,
+    run_metadata,
+    save_figure,
+    seed_everything,
+    warn_if_slow_bf16,
+)
 
 from . import augment as A
 from ._checkpoint import CLASSIFIER_FORMAT, save_classifier

@@ -15,9 +15,9 @@ import torch
 import classifiers as C
 from classifiers import augment as A
 from classifiers.train import TrainConfig, dataset_mean_std, lr_at
-from inpaintkit.utils import to_unit
 from inpaintkit.data import DatasetError
 from inpaintkit.models import CheckpointError
+from inpaintkit.utils import to_unit
 
 K = 4  # classes in the fixture data
 SIZE = 32

@@ -372,11 +372,11 @@ def test_losses_package_knows_nothing_of_masks():
 
     src = "\n".join(p.read_text() for p in Path(L.__file__).parent.glob("*.py"))
     assert "random:" not in src and "RANDOM_MASK_WEIGHTS =" not in src
-    # the moved names still resolve from inpaintkit.losses, for code that imports them there
-    from inpaintkit import _presets
+    assert not hasattr(L, "default_weights_for_mask")
+    # the per-mask policy is the benchmark's, public there
+    from inpaintkit import _presets, bench
 
-    assert L.default_weights_for_mask is _presets.default_weights_for_mask
-    assert L.RANDOM_MASK_WEIGHTS is _presets.RANDOM_MASK_WEIGHTS
+    assert bench.default_weights_for_mask is _presets.default_weights_for_mask
 
 
 # --- auto weights ---------------------------------------------------------------------------------------

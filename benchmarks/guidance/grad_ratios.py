@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from classifiers import load_feature_network
-from inpaintkit.utils import cpu_model
-from inpaintkit.bench import image_masks, search_seed
+from inpaintkit.bench import default_weights_for_mask, image_masks, search_seed
 from inpaintkit.data import build_dataset
-from inpaintkit.losses import build_loss, default_weights_for_mask, format_loss_spec, parse_loss_spec
+from inpaintkit.losses import build_loss, format_loss_spec, parse_loss_spec
 from inpaintkit.models import load_gan
+from inpaintkit.utils import cpu_model
 
 TERMS = ("context", "prior", "inpaint", "sem", "cat")
 MASKS = ("center", "left", "random:0.7")

@@ -38,11 +38,13 @@ Layout: :mod:`~inpaintkit.bench.config` (the options and how they resolve),
 :mod:`~inpaintkit.bench.plan` (each image's masks and seeds), :mod:`~inpaintkit.bench.loading`
 (data and models), :mod:`~inpaintkit.bench.methods` (one batch of one method),
 :mod:`~inpaintkit.bench.rundir` (row identity, resume checks, ``meta.json``) and
-:mod:`~inpaintkit.bench.runner` (the sweep, :func:`run_bench`). The presets live in
+:mod:`~inpaintkit.bench.runner` (the sweep, :func:`run_bench`). The presets, and the per-mask
+default weights (:func:`default_weights_for_mask`, re-exported here), live in
 :mod:`inpaintkit._presets`.
 """
 from __future__ import annotations
 
+from .._presets import WEIGHT_TABLES, default_weights_for_mask
 from .._rows import ROWS_FILE, RowStore, load_rows, read_rows, rows_to_csv
 from .assets import ASSETS_DIR, BUNDLED_ASSETS, assets_dir, bundled_asset
 from .config import (
@@ -63,4 +65,5 @@ __all__ = ["BenchConfig", "BenchError", "BenchFailed", "Method", "ResolvedBench"
            "resolve_config", "run_bench", "ASSETS_DIR", "BUNDLED_ASSETS", "assets_dir",
            "bundled_asset",
            "DEFAULT_MASKS", "DEFAULT_LOSSES", "image_masks", "mask_seed", "search_seed", "SEEDING",
-           "RUN_KIND", "ROWS_FILE", "RowStore", "read_rows", "load_rows", "rows_to_csv"]
+           "RUN_KIND", "ROWS_FILE", "RowStore", "read_rows", "load_rows", "rows_to_csv",
+           "default_weights_for_mask", "WEIGHT_TABLES"]

@@ -51,16 +51,3 @@ __all__ = [
     "CompositeLoss", "PreparedInputs", "build_loss", "check_corrupted",
     "ContextLoss", "PriorLoss", "InpaintLoss", "SemanticLoss", "CategoricalLoss", "context_weights",
 ]
-
-# The per-mask weight tables moved to the presets (the loss package knows nothing of masks); their
-# old names here still resolve, for code that imports them from inpaintkit.losses.
-_MOVED_TO_PRESETS = ("default_weights_for_mask", "RANDOM_MASK_WEIGHTS", "ETH_WEIGHTS",
-                     "ETH_RANDOM_MASK_WEIGHTS", "WEIGHT_TABLES", "RATIO_TABLE_R")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_PRESETS:
-        from .. import _presets
-
-        return getattr(_presets, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
