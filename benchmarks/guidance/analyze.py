@@ -32,26 +32,45 @@ def mcnemar(ref: pd.Series, other: pd.Series) -> tuple[int, int, float]:
     return b, c, float(p)
 
 
+def delta_ci(d) -> str:
+    """Mean of paired differences with its 95% t-interval, e.g. ``+0.53 [+0.21, +0.85]``."""
+    from scipy.stats import t
+
+    n = len(d)
+    half = t.ppf(0.975, n - 1) * d.std(ddof=1) / n ** 0.5 if n > 1 else float("nan")
+    return f"{d.mean():+.2f} [{d.mean() - half:+.2f}, {d.mean() + half:+.2f}]"
+
+
 def tables(rows: pd.DataFrame) -> str:
     rows = rows[rows.error.isna() | (rows.error.astype(str) == "")].copy()
     rows["eval_correct"] = rows.eval_correct.astype(bool)
     methods = [REFERENCE] + [m for m in dict.fromkeys(rows.method) if m != REFERENCE]
     ref = rows[rows.method == REFERENCE].set_index(["mask", "image_id"])
-    lines = ["| mask | method | n | hole PSNR | Δ vs context,prior | hole SSIM | sem. acc. | "
+    lines = ["| mask | method | n | hole PSNR | Δ vs context,prior [95% CI] | hole SSIM | sem. acc. | "
              "only ref right / only method right | McNemar p | median w_sem | median w_cat | "
              "max z on clip |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for mask in list(dict.fromkeys(rows["mask"])) + ["pooled"]:
+    masks = list(dict.fromkeys(rows["mask"]))
+    # pooled rows only for the methods run on every mask (a sweep point run on one mask is not pooled)
+    complete = {m for m in methods if set(rows[rows.method == m]["mask"]) == set(masks)}
+    for mask in masks + ["pooled"]:
         for m in methods:
+            if mask == "pooled" and m not in complete:
+                continue
             sel = rows[rows.method == m] if mask == "pooled" else rows[(rows.method == m) & (rows["mask"] == mask)]
+            if sel.empty:
+                continue
             sel = sel.set_index(["mask", "image_id"])
+            sel = sel[sel.index.isin(ref.index)]  # paired with a context,prior row (a run in progress)
+            if sel.empty:
+                continue
             r = ref.loc[sel.index]
-            d = (sel.psnr_hole - r.psnr_hole).mean()
+            d = delta_ci(sel.psnr_hole.to_numpy() - r.psnr_hole.to_numpy())
             b, c, p = mcnemar(r.eval_correct, sel.eval_correct)
             ws = sel["w_sem"].median() if "w_sem" in sel else float("nan")
             wc = sel["w_cat"].median() if "w_cat" in sel else float("nan")
             lines.append(
                 f"| {mask} | {m} | {len(sel)} | {sel.psnr_hole.mean():.2f} | "
-                f"{'' if m == REFERENCE else f'{d:+.2f}'} | {sel.ssim_hole.mean():.3f} | "
+                f"{'' if m == REFERENCE else d} | {sel.ssim_hole.mean():.3f} | "
                 f"{sel.eval_correct.mean():.3f} | {'' if m == REFERENCE else f'{b} / {c}'} | "
                 f"{'' if m == REFERENCE else f'{p:.3g}'} | {'' if pd.isna(ws) else f'{ws:.3g}'} | "
                 f"{'' if pd.isna(wc) else f'{wc:.3g}'} | {sel.z_clip.max():.0%} |")
@@ -62,10 +81,11 @@ def tables(rows: pd.DataFrame) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", required=True, nargs="+", help="rows.csv of one or more bench runs")
+    ap.add_argument("--rows", required=True, nargs="+", help="rows.csv (or rows.jsonl) of one or more bench runs")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    rows = pd.concat([pd.read_csv(f) for f in args.rows], ignore_index=True)
+    rows = pd.concat([pd.read_json(f, lines=True) if f.endswith(".jsonl") else pd.read_csv(f)
+                      for f in args.rows], ignore_index=True)
     dup = rows.duplicated(["method", "mask", "image_id"])
     if dup.any():
         raise SystemExit(f"{int(dup.sum())} rows repeat a (method, mask, image) of another file")

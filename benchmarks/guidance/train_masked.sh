@@ -2,9 +2,10 @@
 # The masked-input GoogLeNet of issue 13: the recipe GoogLeNet (classifier-googlenet.pt) fine-tuned
 # for one epoch on Stanford Cars train images of which 75% get a hole (center, left, random:0.7 or
 # blocks, filled with zeros as M*y in the losses, a flat random colour or uniform noise). best.pt is
-# chosen on val top-1 with holes. One epoch took 30 min on 2 AVX2 cores (fp32); then
+# chosen on val top-1 with holes. The epoch took 2,432 s on 2 AVX2 EPYC cores shared with other jobs
+# (fp32; metrics CSV beside the checkpoint); then
 #   cp runs/classifier-googlenet-masked/best.pt benchmarks/models/stanford-cars-64/classifier-googlenet-masked.pt
-# and the per-mask accuracies of both classifiers: benchmarks/guidance/eval_masked.sh
+# and the per-mask accuracies of the classifiers: benchmarks/guidance/masked_accuracy.py
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
