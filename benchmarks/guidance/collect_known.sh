@@ -6,11 +6,11 @@ cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs}
 OUT=benchmarks/results/guidance/known
 rows=()
-for r in a b c d; do
+for r in a b c d e; do
   src=$RUNS/guidance-known-$r
   [ -f "$src/rows.jsonl" ] || continue
   mkdir -p $OUT/$r
   cp "$src/rows.jsonl" "$src/meta.json" $OUT/$r/
   rows+=($OUT/$r/rows.jsonl)
 done
-python benchmarks/guidance/analyze.py --rows "${rows[@]}" --out $OUT/table.md
+${PYTHON:-.venv/bin/python} benchmarks/guidance/analyze.py --rows "${rows[@]}" --out $OUT/table.md
