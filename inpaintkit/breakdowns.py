@@ -22,16 +22,12 @@ from typing import Sequence
 
 import numpy as np
 
+from .report.rows import metric_column, ok_rows
+
 __all__ = ["HOLE_BINS", "hole_ratio_table", "paired_differences", "bca_ci", "markdown_breakdown"]
 
 #: Bin edges of the hole ratio (fraction of missing pixels): 0-10%, 10-20%, ..., 90-100%.
 HOLE_BINS = tuple(round(0.1 * k, 1) for k in range(11))
-
-
-def _ok(df):
-    if "error" not in df:
-        return df
-    return df[df["error"].fillna("").astype(str) == ""]
 
 
 def _bin_label(lo: float, hi: float) -> str:
@@ -54,7 +50,7 @@ def hole_ratio_table(df, metrics: Sequence[str] = ("psnr_hole", "l1_hole"),
     """
     import pandas as pd
 
-    ok = _ok(df)
+    ok = ok_rows(df)
     cols = ["mask", "hole", "metric", "method", "n", "mean"]
     if "hole_fraction" not in ok or ok.empty:
         return pd.DataFrame(columns=cols)
@@ -126,7 +122,7 @@ def paired_differences(df, reference: str = "yeh",
     """
     import pandas as pd
 
-    ok = _ok(df)
+    ok = ok_rows(df)
     cols = ["mask", "metric", "method", "n", "diff", "ci_low", "ci_high"]
     if ok.empty or not (ok["method"] == reference).any():
         return pd.DataFrame(columns=cols)
@@ -136,7 +132,7 @@ def paired_differences(df, reference: str = "yeh",
     for mask in masks:
         at = ok[ok["mask"] == mask]
         for metric in metrics:
-            col = metric if output == "scored" else f"{metric}_overlay"
+            col = metric_column(metric, output)
             if col not in at:
                 continue
             ref = at[at["method"] == reference].set_index("image_id")[col].astype(float)
