@@ -406,9 +406,8 @@ def train_classifier(config: TrainConfig | None = None, **kwargs: Any) -> dict[s
         mstats = torch.zeros(4, dtype=torch.float64)  # the same on masked val images
         if val_ds is not None:
             vidx = np.arange(len(val_ds))[rank::world]
-            for acc, specs in ((vstats, ()), (mstats, cfg.mask_augment)):
-                if acc is mstats and not specs:
-                    continue
+            passes = [(vstats, ())] + ([(mstats, cfg.mask_augment)] if cfg.mask_augment else [])
+            for acc, specs in passes:
                 for logits, y in evaluate_model(model, normalize, val_ds, device, cfg.eval_batch_size,
                                                 cfg.bf16, cfg.channels_last, vidx,
                                                 max_batches=2 if cfg.dry_run else None, hole_specs=specs):
