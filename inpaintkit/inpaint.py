@@ -9,7 +9,7 @@ losses.
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -22,6 +22,7 @@ from .utils import (
     from_uint8,
     per_image_seed,
     resolve_device,
+    resolve_precision,
     run_metadata,
     save_figure,
     starting_latents,
@@ -59,6 +60,8 @@ class InpaintConfig:
         classifier: classifier checkpoint for ``sem``/``cat``.
         iters, optimizer, lr, restarts, restart_reduce: see :class:`~inpaintkit.search.SearchConfig`.
         blend: ``poisson`` or ``overlay``.
+        precision: ``auto`` (bf16 where it is native, else fp32), ``fp32`` or ``bf16``; see
+            :class:`~inpaintkit.search.SearchConfig`. The run record says which ran.
         seed: seeds the masks and every image's starting latents, by the rule ``bench`` follows:
             image ``i`` of a folder, with the same seed, mask and options, gets the fill ``bench``
             makes for image id ``i`` of its data.
@@ -83,6 +86,7 @@ class InpaintConfig:
     restarts: int = 1
     restart_reduce: str = "best"
     blend: str = "poisson"
+    precision: str = "auto"
     seed: int = 0
     device: str | None = None
     save_all: bool = False
@@ -277,7 +281,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     try:
         search_cfg = SearchConfig(iters=cfg.iters, optimizer=cfg.optimizer, lr=cfg.lr,
                                   restarts=cfg.restarts, restart_reduce=cfg.restart_reduce,
-                                  seed=cfg.seed)
+                                  precision=cfg.precision, seed=cfg.seed)
     except ValueError as e:
         raise InpaintError(f"bad search option: {e}") from e
     check_mask_spec(cfg.mask, polarity=cfg.mask_polarity)
@@ -292,6 +296,7 @@ def inpaint(config: InpaintConfig, progress: bool = True,
     check_writable(extra_dir, "--out")
 
     device = resolve_device(cfg.device)
+    search_cfg = replace(search_cfg, precision=resolve_precision(search_cfg.precision, device))
     feature_net = None
     if cfg.classifier is not None:
         try:

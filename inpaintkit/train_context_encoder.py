@@ -27,7 +27,7 @@ import contextlib
 import io
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,10 +44,12 @@ from .baselines.context_encoder import (
 from .models import CheckpointError, DCGANConfig, Discriminator, init_weights, read_checkpoint
 from .train_gan import _batch_indices, _optimizers_to, _read_losses, _step_generator, _write_losses
 from .utils import (
+    PRECISIONS,
     atomic_write_bytes,
     atomic_write_json,
     dist_env,
     resolve_device,
+    resolve_precision,
     run_metadata,
     save_figure,
     to_unit,
@@ -78,7 +80,8 @@ class CETrainConfig:
         w_rec, w_adv: weights of the reconstruction and adversarial losses (paper: 0.999, 0.001).
         masks: the mask kinds of the training mixture, a subset of :data:`MASK_KINDS`.
         nef, ngf: encoder and decoder widths; ndf: the discriminator's width.
-        precision: ``fp32`` or ``bf16`` (autocast; weights and optimiser stay fp32).
+        precision: ``fp32``, ``bf16`` (autocast; weights and optimiser stay fp32) or ``auto``
+            (``bf16`` where it is native, else ``fp32``; the run records which).
         channels_last: NHWC memory format, faster for convolutions on CPU.
         sample_every, ckpt_every, log_every: intervals in iterations.
     """
@@ -123,8 +126,8 @@ class CETrainConfig:
         if bad or not self.masks:
             raise ValueError(f"unknown mask kind(s) {bad or '(none given)'}; choose from "
                              f"{', '.join(MASK_KINDS)}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 def sample_masks(kinds: Sequence[str], n: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -239,6 +242,7 @@ def train_context_encoder(config: CETrainConfig, out: str | os.PathLike, resume:
     if config.batch_size % world:
         raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {world} "
                          f"processes")
+    config = replace(config, precision=resolve_precision(config.precision, dev))  # "auto" -> what runs
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     is_main = rank == 0

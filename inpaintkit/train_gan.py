@@ -25,7 +25,7 @@ import csv
 import io
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -51,6 +51,7 @@ from .utils import (
     dist_env,
     remove_stale_tmp,
     resolve_device,
+    resolve_precision,
     run_metadata,
     save_figure,
     to_unit,
@@ -80,7 +81,8 @@ class GANTrainConfig:
         batch_size: global batch size (split across ranks under torchrun).
         lr, beta1: Adam settings.
         flip: random horizontal flips.
-        precision: ``fp32`` or ``bf16`` (autocast; weights and optimiser stay fp32).
+        precision: ``fp32``, ``bf16`` (autocast; weights and optimiser stay fp32) or ``auto``
+            (``bf16`` where it is native, else ``fp32``; the run records which).
         channels_last: NHWC memory format, faster for convolutions on CPU.
         sample_every, ckpt_every, log_every: intervals in iterations.
         snapshot_every: also keep ``snapshots/iter_XXXXXXX.pt`` (G and D, fp16, no optimiser
@@ -352,8 +354,7 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
             torch.cuda.set_device(dev)
     if config.batch_size % world:
         raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {world} processes")
-    if config.precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
+    config = replace(config, precision=resolve_precision(config.precision, dev))  # "auto" -> what runs
     if config.arch not in MODELS:
         MODELS.get(config.arch)  # raises with the list
     options = _resolve_options(config)

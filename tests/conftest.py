@@ -18,6 +18,10 @@ Fixture names are stable; other test files build on them:
 
 Constants: ``TINY_ARCH = "dcgan_test"``, ``TINY_SIZE = 32``, ``TINY_NZ = 16``.
 
+Precision: ``precision="auto"`` (the search's default) resolves to fp32 in every test, so that the
+suite computes the same numbers on CPUs with and without native bf16; the tests of ``auto`` itself
+(``tests/test_precision.py``) patch :func:`inpaintkit.utils.device.auto_precision` back.
+
 Threads: the tests run torch on ``INPAINTKIT_TEST_THREADS`` intra-op threads (default 1). The
 models are tiny, and on a busy 2-core machine OpenMP threads competing for the cores made single
 search steps 10-40x slower than one thread.
@@ -60,6 +64,13 @@ def _tiny_gan(seed: int = 0):
         for m in bns:
             m.momentum = 0.1
     return g.eval(), d.eval()
+
+
+@pytest.fixture(autouse=True)
+def _auto_precision_is_fp32(monkeypatch):
+    import inpaintkit.utils.device as device
+
+    monkeypatch.setattr(device, "auto_precision", lambda device="cpu": "fp32")
 
 
 @pytest.fixture()

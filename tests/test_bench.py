@@ -308,7 +308,7 @@ def test_missing_bundled_model_names_the_file(tmp_path, monkeypatch):
     (dict(losses=("context,style",)), "unknown loss 'style'"),
     (dict(preset="paper-table9"), "known presets: best, paper-table1"),
     (dict(optimizer="lbfgs"), "adam or nesterov"),
-    (dict(precision="fp8"), "fp32 or bf16"),
+    (dict(precision="fp8"), "auto, fp32, bf16"),
     (dict(blend="alpha"), "unknown blend 'alpha'"),
     (dict(restart_reduce="median"), "unknown --restart-reduce 'median'"),
     (dict(n=0), "--n must be a positive integer"),

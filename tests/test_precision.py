@@ -13,6 +13,9 @@ from inpaintkit.masks import make_mask
 from inpaintkit.metrics import psnr
 from inpaintkit.search import SearchConfig, fold_batchnorm, latent_search
 from inpaintkit.utils import to_uint8
+from inpaintkit.utils.device import (
+    auto_precision as real_auto_precision,  # before conftest patches it
+)
 
 TINY_SIZE, TINY_NZ = 32, 16  # conftest.py: dcgan_test
 
@@ -198,8 +201,47 @@ def test_bf16_warns_where_it_is_not_native(tiny_gan, corrupted, monkeypatch):
 
 
 def test_bad_precision_raises():
-    with pytest.raises(ValueError, match="unknown precision 'fp16'.*fp32, bf16"):
+    with pytest.raises(ValueError, match="unknown precision 'fp16'.*auto, fp32, bf16"):
         SearchConfig(precision="fp16")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_exactly_where_bf16_is_native(native, monkeypatch):
+    import inpaintkit.utils.device as U
+
+    monkeypatch.setattr(U, "native_bf16", lambda device="cpu": native)
+    monkeypatch.setattr(U, "auto_precision", real_auto_precision)
+    assert U.resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert U.resolve_precision(None, "cpu") == ("bf16" if native else "fp32")
+    assert U.resolve_precision("fp32", "cpu") == "fp32" and U.resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        U.resolve_precision("fp8", "cpu")
+
+
+@pytest.mark.parametrize("auto", ["fp32", "bf16"])
+def test_auto_is_the_default_and_the_result_records_what_ran(auto, tiny_gan, corrupted, monkeypatch):
+    import inpaintkit.utils.device as U
+
+    g, d = tiny_gan
+    y, mask = corrupted
+    monkeypatch.setattr(U, "auto_precision", lambda device="cpu": auto)
+    monkeypatch.setattr(U, "native_bf16", lambda device="cpu": True)  # no slow-bf16 warning
+    assert SearchConfig().precision == "auto"
+    res = latent_search(g, d, y, mask, "context,prior", SearchConfig(iters=2, seed=0))
+    ref = latent_search(g, d, y, mask, "context,prior", SearchConfig(iters=2, seed=0, precision=auto))
+    assert res.config["precision"] == auto
+    torch.testing.assert_close(res.g, ref.g, rtol=0, atol=0)  # auto runs exactly what it resolved to
+
+
+def test_bench_rows_record_the_resolved_precision(monkeypatch):
+    import inpaintkit.utils.device as U
+    from inpaintkit.bench import BenchConfig, resolve_config
+
+    monkeypatch.setattr(U, "auto_precision", lambda device="cpu": "bf16")
+    assert resolve_config(BenchConfig(dry_run=True)).config.precision == "bf16"
+    assert resolve_config(BenchConfig(dry_run=True, precision="fp32")).config.precision == "fp32"
+    monkeypatch.setattr(U, "auto_precision", lambda device="cpu": "fp32")
+    assert resolve_config(BenchConfig(dry_run=True)).config.precision == "fp32"
 
 
 def test_poisson_factorisation_cache_gives_the_same_results(odd_size):

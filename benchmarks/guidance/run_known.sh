@@ -10,7 +10,9 @@
 #
 # e.g. benchmarks/guidance/run_known.sh runs/known 100 100 1/2 context,prior context,prior,cat[known]=auto:1
 # SHARD is I/N (bench --shard) or "all". Env: CLASSIFIER (default runs/classifier-googlenet-masked/best.pt),
-# INPAINTKIT (default .venv/bin/inpaintkit), OMP_NUM_THREADS (default 1).
+# INPAINTKIT (default .venv/bin/inpaintkit), OMP_NUM_THREADS (default 1), PRECISION (default fp32,
+# as the committed known/ rows; bf16 where it is native, validated in benchmarks/results/precision/),
+# RESTARTS (default 1), REDUCE (default best).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
@@ -27,6 +29,6 @@ shard_opt=()
 nice -n 5 $IK bench --data "npz:$DATA/val.npz" --mask-file "$DATA/masks.npz" \
   --gan $M/gan-stanford-cars-64.pt --classifier "$CLASSIFIER" \
   --eval-classifier $M/evaluator-resnet18.pt --start "$start" -n "$n" --batch-size 16 \
-  --optimizer adam --lr 0.03 --iters 100 --restarts 1 --precision fp32 \
+  --optimizer adam --lr 0.03 --iters 100 --restarts "${RESTARTS:-1}" --restart-reduce "${REDUCE:-best}" --precision "${PRECISION:-fp32}" \
   --baselines none --save-images 0 --no-report --no-progress \
   "${losses[@]}" "${shard_opt[@]}" --out "$out"

@@ -4,7 +4,8 @@
 #   benchmarks/speed/quiet.sh [run.py options...]     e.g. --sections matmul,flops,search,naive,blend
 #
 # Finds the PIDs of the background training and benchmark runs (`inpaintkit train-gan`,
-# `inpaintkit bench`, `train-classifier`, `python -m classifiers`, running for at least 5 minutes), sends them SIGSTOP, runs `python benchmarks/speed/run.py --threads 2
+# `inpaintkit bench`, the same run from a pinned checkout as `python -c "from inpaintkit.cli import
+# main; main()" train-gan|bench`, `train-classifier`, `python -m classifiers`, running for at least 5 minutes), sends them SIGSTOP, runs `python benchmarks/speed/run.py --threads 2
 # "$@"` under a hard time limit (QUIET_LIMIT_S, default 600 s), and sends SIGCONT from an EXIT trap,
 # so the runs are always resumed: on success, on error, on Ctrl-C or on a kill of this script
 # (except SIGKILL, which no trap can catch). Before pausing, it waits (QUIET_WAIT_S, default 900 s)
@@ -27,7 +28,7 @@ while read -r pid age cmd; do
   ((age >= MIN_AGE)) || continue
   pids+=("$pid")
   desc+=("$pid ${cmd:0:80}")
-done < <(ps -eo pid=,etimes=,args= | grep -E 'inpaintkit(\.cli)? (train-gan|bench)|train-classifier|python[0-9.]* -m classifiers( |$)' \
+done < <(ps -eo pid=,etimes=,args= | grep -E 'inpaintkit(\.cli)? (train-gan|bench)|main\(\) (train-gan|bench)|train-classifier|python[0-9.]* -m classifiers( |$)' \
          | grep -v -E 'grep|quiet\.sh|--help')
 
 resume() {

@@ -35,7 +35,7 @@ DEFAULT_BASELINES = ("im", "yeh")
 YEH_LOSSES = "context,prior"
 _LIBRARY_DEFAULTS = {"masks": DEFAULT_MASKS, "split": "test", "iters": 1500, "restarts": 1,
                      "restart_reduce": "best",
-                     "optimizer": "adam", "precision": "fp32", "blend": "poisson", "batch_size": 64,
+                     "optimizer": "adam", "precision": "auto", "blend": "poisson", "batch_size": 64,
                      "save_images": 16, "weights": "calibrated", "mask_polarity": "known"}
 
 
@@ -75,8 +75,9 @@ class BenchConfig:
         iters, restarts, optimizer, lr: the search settings (lr None: the optimiser's default).
         restart_reduce: ``best`` (the lowest-loss restart's fill) or ``mean`` (the mean of the
             restarts' fills; see :class:`~inpaintkit.search.SearchConfig`).
-        precision: ``fp32`` or ``bf16`` (the search's networks under bfloat16 autocast; see
-            :class:`~inpaintkit.search.SearchConfig`).
+        precision: ``auto`` (default), ``fp32`` or ``bf16`` (the search's networks under bfloat16
+            autocast; see :class:`~inpaintkit.search.SearchConfig`). ``auto`` is resolved here,
+            for the device, so the rows and the run's hash record what ran.
         monitor: loss terms recorded with weight 0 in every search that does not optimise them
             (for the loss-curve figure); ``("all",)`` for the five terms.
         blend: ``poisson`` or ``overlay``.
@@ -238,6 +239,17 @@ def config_digest(obj: Any, n: int = 10) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
+def _resolve_precision(precision: str, device: str | None) -> str:
+    """``auto`` -> ``bf16`` where the device computes it natively, else ``fp32``."""
+    from ..utils import DeviceError, resolve_device, resolve_precision
+
+    try:
+        dev = resolve_device(device)
+    except DeviceError:
+        return precision if precision != "auto" else "fp32"  # the device error comes later, with its context
+    return resolve_precision(precision, dev)
+
+
 def resolve_config(config: BenchConfig) -> ResolvedBench:
     """Fill in every option and check the names, without loading any data or model.
 
@@ -251,6 +263,7 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     from ..blend import BLENDS
     from ..losses import LossSpec, LossSpecError
     from ..masks import MaskError, check_mask_spec
+    from ..utils import PRECISIONS
 
     cfg = dataclasses.replace(config)
     cfg.losses = _split_losses(cfg.losses)
@@ -315,8 +328,9 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         raise BenchError(f"unknown optimizer {cfg.optimizer!r}; choose adam or nesterov")
     if cfg.restart_reduce not in ("best", "mean"):
         raise BenchError(f"unknown --restart-reduce {cfg.restart_reduce!r}; choose best or mean")
-    if cfg.precision not in ("fp32", "bf16"):
-        raise BenchError(f"unknown precision {cfg.precision!r}; choose fp32 or bf16")
+    if cfg.precision not in PRECISIONS:
+        raise BenchError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    cfg.precision = _resolve_precision(cfg.precision, cfg.device)
     if cfg.weights not in WEIGHT_TABLES:
         raise BenchError(f"unknown weight table {cfg.weights!r}; choose one of {', '.join(WEIGHT_TABLES)}")
     if cfg.blend not in BLENDS:

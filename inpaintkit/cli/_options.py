@@ -11,7 +11,7 @@ import click
 #: The values of the choice options, spelled as the library spells them (inpaintkit.search's
 #: PRECISIONS, OPTIMIZERS and RESTART_REDUCTIONS, inpaintkit.blend's BLENDS; a test checks that
 #: they agree). Written out here so that ``inpaintkit --help`` does not import torch.
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adam", "nesterov")
 RESTART_REDUCTIONS = ("best", "mean")
 BLENDS = ("poisson", "overlay")
@@ -160,7 +160,8 @@ def seed_option(help: str | None = None):
 
 
 def precision_option(default: str | None = "fp32", help: str = "bf16: bfloat16 autocast."):
-    """``--precision fp32|bf16``, the one spelling of numeric precision in every command."""
+    """``--precision auto|fp32|bf16``, the one spelling of numeric precision in every command
+    (``auto``: bf16 where it is native, fp32 elsewhere)."""
     return click.option("--precision", type=click.Choice(PRECISIONS), default=default,
                         show_default=default is not None, help=help)
 
@@ -171,12 +172,17 @@ def flip_option():
                         help="Random horizontal flips.")
 
 
-def resolve_bf16(precision: str | None, bf16: bool | None) -> bool:
-    """Whether to use bf16, from ``--precision`` and the older ``--bf16/--no-bf16`` spelling.
+def resolve_bf16(precision: str | None, bf16: bool | None, device: str | None = None) -> bool:
+    """Whether to use bf16, from ``--precision`` and the older ``--bf16/--no-bf16`` spelling
+    (``auto``: whether bf16 is native on ``device``).
 
     Raises:
         click.UsageError: the two disagree.
     """
+    if precision == "auto":
+        from ..utils import resolve_device, resolve_precision
+
+        precision = resolve_precision("auto", resolve_device(device))
     if precision is not None and bf16 is not None and (precision == "bf16") != bf16:
         raise click.UsageError(f"--precision {precision} and --{'' if bf16 else 'no-'}bf16 disagree; "
                                f"give --precision only")

@@ -64,8 +64,8 @@ from ._options import (
               help="Default-weight table for terms given without a weight: calibrated, eth (the "
                    "ETH study's, which saturate z), or ratio (sem, cat at auto:R). [default: "
                    "calibrated; the demo: ratio]")
-@precision_option(default=None, help="bf16: the search's networks under bfloat16 autocast. "
-                                     "[default: fp32]")
+@precision_option(default=None, help="bf16: the search's networks under bfloat16 autocast; auto: bf16 "
+                  "where it is native (CUDA, AVX512-BF16/AMX CPUs), else fp32. [default: auto]")
 @click.option("--monitor", multiple=True, help="Loss terms to record with weight 0 in every search "
               "(for the loss-curve figure), or 'all'.")
 @click.option("--blend", type=click.Choice(BLENDS), default=None,

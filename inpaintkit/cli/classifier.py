@@ -100,7 +100,7 @@ def train_classifier_cmd(config, data, arch, epochs, out, val, resume, seed, dev
             cutmix=cutmix, mix_prob=mix_prob, model_kwargs=json.loads(model_kwargs),
             pretrained=pretrained, init=init, mask_augment=_names(mask_augment), mask_prob=mask_prob,
             mask_fill=_names(mask_fill), image_size=image_size, seed=seed, device=device,
-            bf16=resolve_bf16(precision, bf16),
+            bf16=resolve_bf16(precision, bf16, device),
             channels_last=channels_last, threads=threads, best_dtype=best_dtype, dry_run=dry_run,
             resume=resume)
     except (ValueError, TypeError) as e:
@@ -139,7 +139,7 @@ def eval_classifier_cmd(ckpt, data, out, batch_size, precision, bf16, seed, mask
     except (ValueError, KeyError) as e:
         raise click.UsageError(f"--masks: {e}") from e
     r = evaluate_classifier(ckpt, data, out=out, device=device, batch_size=batch_size,
-                            bf16=resolve_bf16(precision, bf16), seed=seed, masks=specs)
+                            bf16=resolve_bf16(precision, bf16, device), seed=seed, masks=specs)
     click.echo(f"{r['arch']} on {data}: top-1 {r['top1']:.4f}, top-5 {r['top5']:.4f}, "
                f"loss {r['loss']:.4f} ({r['n']} images)")
     for spec, acc in r["masked_top1"].items():

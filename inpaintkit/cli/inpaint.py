@@ -9,6 +9,7 @@ from ._options import (
     RESTART_REDUCTIONS,
     check_lr,
     device_option,
+    precision_option,
     seed_option,
     threads_option,
 )
@@ -37,6 +38,8 @@ from ._options import (
               show_default=True, help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
                    "(higher PSNR, softer).")
 @click.option("--blend", type=click.Choice(BLENDS), default="poisson", show_default=True)
+@precision_option(default="auto", help="bf16: the search's networks under bfloat16 autocast; auto: bf16 "
+                  "where it is native (CUDA, AVX512-BF16/AMX CPUs), else fp32.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
               help="Images per search batch (folders).")
 @click.option("--save-all", is_flag=True, help="Also write the masked input, G(z), overlay, mask and loss curves.")
@@ -48,7 +51,7 @@ from ._options import (
 @click.option("--overwrite", is_flag=True,
               help="Replace existing files at the output paths that an earlier inpaint did not write.")
 def inpaint_cmd(gan, image, mask, mask_polarity, losses, classifier, iters, optimizer, lr, restarts, restart_reduce,
-                blend, batch_size, save_all, threads, seed, device, out, overwrite) -> None:
+                blend, precision, batch_size, save_all, threads, seed, device, out, overwrite) -> None:
     """Inpaint an image (or a folder of images) with a trained GAN by latent search."""
     import torch
 
@@ -62,7 +65,7 @@ def inpaint_cmd(gan, image, mask, mask_polarity, losses, classifier, iters, opti
     cfg = InpaintConfig(gan=gan, image=image, out=out, mask=mask, mask_polarity=mask_polarity,
                         losses=losses, classifier=classifier,
                         iters=iters, optimizer=optimizer, lr=lr, restarts=restarts,
-                        restart_reduce=restart_reduce, blend=blend,
+                        restart_reduce=restart_reduce, blend=blend, precision=precision,
                         seed=seed, device=device, save_all=save_all, batch_size=batch_size,
                         overwrite=overwrite)
     try:

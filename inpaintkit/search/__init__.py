@@ -34,7 +34,7 @@ import contextlib
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from ..losses import CompositeLoss, build_loss
-from ..utils import resolve_device
+from ..utils import PRECISIONS, resolve_device, resolve_precision
 from ._fast import fold_batchnorm, loss_evaluator
 from ._optim import LatentOptimizer, initial_z
 
@@ -50,7 +50,6 @@ __all__ = ["SearchConfig", "SearchResult", "latent_search", "frozen", "fold_batc
            "loss_evaluator", "LatentOptimizer", "OPTIMIZERS", "PRECISIONS", "RESTART_REDUCTIONS"]
 
 OPTIMIZERS = ("adam", "nesterov")
-PRECISIONS = ("fp32", "bf16")
 RESTART_REDUCTIONS = ("best", "mean")
 
 
@@ -83,11 +82,13 @@ class SearchConfig:
         check_every: steps between early-stop checks (each one is a host sync).
         seed: seeds the initial ``z ~ U[-1, 1]`` (drawn on the CPU, so the same on every device).
         device: ``None`` uses the generator's device; ``"auto"`` picks CUDA when available.
-        precision: ``fp32`` (default) or ``bf16``: the networks' forward passes under bfloat16
-            autocast, with their convolution/linear weights stored in bf16 for the search (the loss
-            terms, the latent and the optimiser stay fp32). About 2x faster on CPUs with AVX512-BF16
-            or AMX and on recent GPUs; validated to reach the fp32 search's PSNR within 0.1 dB
-            (``tests/test_precision.py``, ``benchmarks/speed``). Off by default.
+        precision: ``auto`` (default), ``fp32`` or ``bf16``. ``bf16``: the networks' forward
+            passes under bfloat16 autocast, with their convolution/linear weights stored in bf16
+            for the search (the loss terms, the latent and the optimiser stay fp32); several times
+            faster where bf16 is native (GPUs, CPUs with AVX512-BF16 or AMX) and validated against
+            fp32 on the Stanford Cars models (``benchmarks/results/precision/``). ``auto``: ``bf16``
+            where bf16 is native, ``fp32`` elsewhere (where bf16 is emulated and far slower).
+            :attr:`SearchResult.config` records the precision that ran.
         channels_last: run the networks in channels-last memory format; ``None`` (default) turns it
             on for CPU searches, where oneDNN's convolutions and pooling are much faster with it.
             Numerically the same computation (only float round-off differs).
@@ -118,7 +119,7 @@ class SearchConfig:
     check_every: int = 25
     seed: int = 0
     device: str | None = None
-    precision: str = "fp32"
+    precision: str = "auto"
     channels_last: bool | None = None
     fold_bn: bool = True
     compile: bool = False
@@ -309,6 +310,7 @@ def latent_search(generator: nn.Module, discriminator: nn.Module | None, y: torc
     if not isinstance(loss, CompositeLoss):
         raise TypeError(f"loss must be a CompositeLoss or a spec string, got {type(loss).__name__}")
     device = resolve_device(config.device) if config.device is not None else _module_device(generator)
+    config = replace(config, precision=resolve_precision(config.precision, device))  # what runs, recorded
     fnet = loss.feature_net
     for m in (generator, discriminator, fnet):
         if m is not None:

@@ -5,7 +5,7 @@ One role per module:
     images.py    the one conversion each way between [-1, 1] and [0, 1] / uint8
     checks.py    checks at the API boundary (image batches)
     seeding.py   seeding every random number generator at once; the per-image seed rule
-    device.py    resolving ``--device``; whether bfloat16 is native there
+    device.py    resolving ``--device``; whether bfloat16 is native there; ``precision="auto"``
     io.py        atomic writes (bytes, text, JSON, torch.save) and ``save_figure``
     rundir.py    run folders: writable, of one kind, one writer at a time
     meta.py      run metadata (argv, config, versions, commit, machine)
@@ -15,7 +15,15 @@ One role per module:
 from __future__ import annotations
 
 from .checks import check_images
-from .device import DeviceError, native_bf16, resolve_device, warn_if_slow_bf16
+from .device import (
+    PRECISIONS,
+    DeviceError,
+    auto_precision,
+    native_bf16,
+    resolve_device,
+    resolve_precision,
+    warn_if_slow_bf16,
+)
 from .dist import DistEnv, dist_env
 from .images import from_uint8, from_unit, to_uint8, to_unit
 from .io import (
@@ -40,7 +48,8 @@ from .seeding import SEEDING, hash_seed, per_image_seed, seed_everything, starti
 
 __all__ = [
     "check_images",
-    "DeviceError", "native_bf16", "resolve_device", "warn_if_slow_bf16",
+    "DeviceError", "PRECISIONS", "auto_precision", "native_bf16", "resolve_device", "resolve_precision",
+    "warn_if_slow_bf16",
     "DistEnv", "dist_env",
     "from_uint8", "from_unit", "to_uint8", "to_unit",
     "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "save_figure",

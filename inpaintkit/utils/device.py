@@ -1,9 +1,15 @@
-"""Devices: resolving a ``--device`` string, and whether bfloat16 is native there."""
+"""Devices: resolving a ``--device`` string, whether bfloat16 is native there, and what
+``precision="auto"`` means on it."""
 from __future__ import annotations
 
 import torch
 
-__all__ = ["DeviceError", "resolve_device", "native_bf16", "warn_if_slow_bf16"]
+__all__ = ["DeviceError", "PRECISIONS", "resolve_device", "native_bf16", "auto_precision", "resolve_precision",
+           "warn_if_slow_bf16"]
+
+#: The numeric precisions of the search and the training commands. ``auto``: ``bf16`` where
+#: bfloat16 is native (:func:`native_bf16`), else ``fp32``.
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class DeviceError(ValueError):
@@ -53,6 +59,30 @@ def native_bf16(device: str | torch.device = "cpu") -> bool:
     checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None),
               getattr(torch.cpu, "_is_amx_tile_supported", None))
     return any(bool(f()) for f in checks if f is not None)
+
+
+def auto_precision(device: str | torch.device = "cpu") -> str:
+    """What ``precision="auto"`` runs in on ``device``: ``bf16`` where it is native, else ``fp32``.
+
+    bf16 was validated against fp32 for the latent search on the Stanford Cars models
+    (``benchmarks/results/precision/``); where it is emulated it would be far slower, so it is
+    never chosen there.
+    """
+    return "bf16" if native_bf16(device) else "fp32"
+
+
+def resolve_precision(precision: str | None, device: str | torch.device = "cpu") -> str:
+    """``fp32`` or ``bf16``: ``precision`` itself, or for ``auto``/``None`` what
+    :func:`auto_precision` picks on ``device``.
+
+    Raises:
+        ValueError: a precision that is not one of :data:`PRECISIONS`.
+    """
+    if precision is None or precision == "auto":
+        return auto_precision(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return precision
 
 
 def warn_if_slow_bf16(device: str | torch.device, what: str = "bf16") -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from .device import native_bf16
+
 __all__ = ["git_commit", "cpu_model", "run_metadata"]
 
 
@@ -58,6 +60,9 @@ def run_metadata(config: dict[str, Any] | None = None) -> dict[str, Any]:
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
+            "cpu_model": cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16_cpu": native_bf16("cpu"),
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
