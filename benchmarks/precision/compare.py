@@ -1,13 +1,19 @@
-"""bf16 against fp32, from two bench runs of ``benchmarks/precision/run.sh`` (issue 19's acceptance):
-per method and mask, the mean hole PSNR/SSIM of each precision, their paired difference, the
-independent evaluator's correct count in each, and the median search time per image.
+"""bf16 against fp32, from bench runs of ``benchmarks/precision/run.sh`` (issue 19's acceptance):
+per method and mask, the mean hole PSNR/SSIM of each run, their paired difference, the independent
+evaluator's correct count in each (with the exact McNemar test), and the median search time.
 
-    python benchmarks/precision/compare.py runs/precision/fp32 runs/precision/bf16 \
-        --out benchmarks/results/precision
+    python benchmarks/precision/compare.py fp32=runs/precision/fp32 bf16=runs/precision/bf16 \
+        fp32-2threads=runs/precision/fp32-2threads --out benchmarks/results/precision
 
-Writes ``OUT/rows.jsonl`` (both runs' rows, the table's only input), ``OUT/table.md`` and
-``OUT/summary.json``. The table is rebuilt from the committed rows with ``--rows OUT/rows.jsonl``.
-Acceptance: |mean hole-PSNR difference| <= 0.1 dB and |correct-count difference| <= 2 images.
+The first run is the reference; every other run is compared with it on the same images, masks and
+starting latents (common random numbers). A second fp32 run with another thread count changes only
+the floating-point summation order: it measures how far round-off alone moves a search, the noise
+floor any precision change is to be judged against.
+
+Writes ``OUT/rows.jsonl`` (every run's rows with a ``run`` label: the table's only input),
+``OUT/table.md`` and ``OUT/summary.json``; ``--rows OUT/rows.jsonl`` rebuilds them from the
+committed rows. Acceptance (issue 19): |mean hole-PSNR difference| <= 0.1 dB and correct counts
+within 2 images, per mask.
 """
 from __future__ import annotations
 
@@ -23,90 +29,122 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def compare(rows: list[dict]) -> list[dict]:
-    by = {}
+def mcnemar(ref: list[bool], other: list[bool]) -> tuple[int, int, float]:
+    from scipy.stats import binomtest
+
+    b = sum(r and not o for r, o in zip(ref, other))
+    c = sum(o and not r for r, o in zip(ref, other))
+    return b, c, float(binomtest(c, b + c, 0.5).pvalue) if b + c else 1.0
+
+
+def compare(rows: list[dict], labels: list[str]) -> list[dict]:
+    by: dict = {}
     for r in rows:
-        if r.get("error"):
-            continue
-        by.setdefault((r["method"], r["mask"]), {}).setdefault(r["precision"], {})[r["image_id"]] = r
-    out = []
+        if not r.get("error"):
+            by.setdefault((r["method"], r["mask"]), {}).setdefault(r["run"], {})[r["image_id"]] = r
+    from scipy.stats import t as t_dist
+
+    ref_label, out = labels[0], []
     for (method, mask), per in sorted(by.items()):
-        if not {"fp32", "bf16"} <= per.keys():
-            continue
-        ids = sorted(per["fp32"].keys() & per["bf16"].keys())
-        a, b = [per["fp32"][i] for i in ids], [per["bf16"][i] for i in ids]
-        d = [y["psnr_hole"] - x["psnr_hole"] for x, y in zip(a, b)]
-        ca, cb = sum(bool(x["eval_correct"]) for x in a), sum(bool(y["eval_correct"]) for y in b)
-        ta, tb = statistics.median(x["seconds"] for x in a), statistics.median(y["seconds"] for y in b)
-        out.append({
-            "method": method, "mask": mask, "n": len(ids),
-            "psnr_hole_fp32": statistics.fmean(x["psnr_hole"] for x in a),
-            "psnr_hole_bf16": statistics.fmean(y["psnr_hole"] for y in b),
-            "psnr_hole_diff": statistics.fmean(d), "psnr_hole_absmax": max(abs(v) for v in d),
-            "ssim_hole_diff": statistics.fmean(y["ssim_hole"] - x["ssim_hole"] for x, y in zip(a, b)),
-            "correct_fp32": ca, "correct_bf16": cb,
-            "changed_predictions": sum(x["eval_pred"] != y["eval_pred"] for x, y in zip(a, b)),
-            "seconds_fp32": ta, "seconds_bf16": tb,
-            "passes": abs(statistics.fmean(d)) <= PSNR_TOL and abs(cb - ca) <= ACC_TOL,
-        })
+        for label in labels[1:]:
+            if ref_label not in per or label not in per:
+                continue
+            ids = sorted(per[ref_label].keys() & per[label].keys())
+            a, b = [per[ref_label][i] for i in ids], [per[label][i] for i in ids]
+            d = [y["psnr_hole"] - x["psnr_hole"] for x, y in zip(a, b)]
+            half = (t_dist.ppf(0.975, len(d) - 1) * statistics.stdev(d) / len(d) ** 0.5) if len(d) > 1 else float("nan")
+            ca, cb = [bool(x["eval_correct"]) for x in a], [bool(y["eval_correct"]) for y in b]
+            only_ref, only_other, p = mcnemar(ca, cb)
+            out.append({
+                "method": method, "mask": mask, "run": label, "reference": ref_label, "n": len(ids),
+                "precision": b[0]["precision"],
+                "psnr_hole_ref": statistics.fmean(x["psnr_hole"] for x in a),
+                "psnr_hole": statistics.fmean(y["psnr_hole"] for y in b),
+                "psnr_hole_diff": statistics.fmean(d), "psnr_hole_diff_ci95": half, "psnr_hole_absmax": max(abs(v) for v in d),
+                "psnr_hole_absmean": statistics.fmean(abs(v) for v in d),
+                "ssim_hole_diff": statistics.fmean(y["ssim_hole"] - x["ssim_hole"] for x, y in zip(a, b)),
+                "correct_ref": sum(ca), "correct": sum(cb), "only_ref": only_ref, "only_other": only_other,
+                "mcnemar_p": p,
+                "changed_predictions": sum(x["eval_pred"] != y["eval_pred"] for x, y in zip(a, b)),
+                "seconds_ref": statistics.median(x["seconds"] for x in a),
+                "seconds": statistics.median(y["seconds"] for y in b),
+                "passes": abs(statistics.fmean(d)) <= PSNR_TOL and abs(sum(cb) - sum(ca)) <= ACC_TOL,
+            })
     return out
 
 
 def table(res: list[dict], meta: dict) -> str:
     lines = [
         "# bf16 against fp32 in the latent search (Stanford Cars models)", "",
-        f"Rows: `rows.jsonl` ({meta['n_rows']} rows, both precisions). Made by "
-        "`benchmarks/precision/run.sh` (fp32 and bf16) and "
-        "`python benchmarks/precision/compare.py runs/precision/fp32 runs/precision/bf16 "
-        "--out benchmarks/results/precision`.", "",
-        f"CPU: {meta['cpu']}. Acceptance (issue 19): |mean hole-PSNR difference| <= {PSNR_TOL} dB and "
-        f"evaluator correct counts within {ACC_TOL} images, per mask.", "",
-        "| method | mask | n | hole PSNR fp32 | hole PSNR bf16 | mean diff (dB) | max abs diff | "
-        "hole SSIM diff | correct fp32 | correct bf16 | predictions changed | s/batch-image fp32 | bf16 | speed-up | passes |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"Rows: `rows.jsonl` ({meta['n_rows']} rows; runs {', '.join(meta['labels'])}). Made by "
+        "`benchmarks/precision/run.sh` and `python benchmarks/precision/compare.py "
+        f"{meta['command']} --out benchmarks/results/precision`.",
+        "",
+        f"Reference: `{meta['labels'][0]}`. CPU: {meta['cpu']}. Acceptance (issue 19): |mean hole-PSNR "
+        f"difference| <= {PSNR_TOL} dB and evaluator correct counts within {ACC_TOL} images, per mask.", "",
+        "| method | mask | run | n | hole PSNR ref | hole PSNR run | mean diff (dB) [95% CI] | mean abs diff | max abs diff | "
+        "hole SSIM diff | correct ref | correct run | only ref / only run right | McNemar p | predictions changed | "
+        "s/image ref | s/image run | passes |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for r in res:
         lines.append(
-            f"| {r['method']} | {r['mask']} | {r['n']} | {r['psnr_hole_fp32']:.2f} | {r['psnr_hole_bf16']:.2f} | "
-            f"{r['psnr_hole_diff']:+.3f} | {r['psnr_hole_absmax']:.2f} | {r['ssim_hole_diff']:+.4f} | "
-            f"{r['correct_fp32']} | {r['correct_bf16']} | {r['changed_predictions']} | "
-            f"{r['seconds_fp32']:.2f} | {r['seconds_bf16']:.2f} | {r['seconds_fp32'] / r['seconds_bf16']:.1f}x | "
+            f"| {r['method']} | {r['mask']} | {r['run']} | {r['n']} | {r['psnr_hole_ref']:.2f} | {r['psnr_hole']:.2f} | "
+            f"{r['psnr_hole_diff']:+.3f} [{r['psnr_hole_diff'] - r['psnr_hole_diff_ci95']:+.2f}, "
+            f"{r['psnr_hole_diff'] + r['psnr_hole_diff_ci95']:+.2f}] | {r['psnr_hole_absmean']:.2f} | {r['psnr_hole_absmax']:.2f} | "
+            f"{r['ssim_hole_diff']:+.4f} | {r['correct_ref']} | {r['correct']} | {r['only_ref']} / {r['only_other']} | "
+            f"{r['mcnemar_p']:.2g} | {r['changed_predictions']} | {r['seconds_ref']:.2f} | {r['seconds']:.2f} | "
             f"{'yes' if r['passes'] else '**no**'} |")
-    lines += ["", "`seconds` is the row's share of its batch's search time (batch 16, one thread, the "
-              "other core busy with a training run), so the speed-up is indicative; "
-              "`benchmarks/results/speed.md` has the controlled timings.", ""]
+    lines += ["", "`s/image` is the row's share of its batch's search time (batch 16, 100 iterations, the other "
+              "core busy with a training run), so speed ratios here are indicative; `benchmarks/results/"
+              "speed-avx512.md` has the controlled timings.", ""]
     return "\n".join(lines)
+
+
+def _cpu(run_dirs: list[Path]) -> str:
+    for d in run_dirs:
+        m = json.loads((d / "meta.json").read_text()).get("machine", {}) if (d / "meta.json").is_file() else {}
+        if "cpu_capability" in m:
+            return (f"{m['cpu_model']} ({m['cpu_count']} logical CPUs, torch cpu_capability "
+                    f"{m['cpu_capability']}, native bf16: {m['native_bf16_cpu']})")
+    import torch
+
+    from inpaintkit.utils import native_bf16
+    from inpaintkit.utils.meta import cpu_model
+    return (f"{cpu_model()} (torch cpu_capability {torch.backends.cpu.get_cpu_capability()}, native bf16: "
+            f"{native_bf16('cpu')}; the machine compare.py ran on, which ran the runs)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="*", type=Path, help="bench run folders (fp32 and bf16)")
-    ap.add_argument("--rows", type=Path, help="a combined rows.jsonl instead of run folders")
-    ap.add_argument("--cpu", default="", help="the CPU, for the table (default: the run's meta.json)")
+    ap.add_argument("runs", nargs="*", help="LABEL=RUN_DIR[,RUN_DIR...], the reference first (several "
+                    "folders of one label pool their rows, e.g. two image ranges)")
+    ap.add_argument("--rows", type=Path, help="a combined rows.jsonl (with run labels) instead of run folders")
+    ap.add_argument("--cpu", default="", help="the CPU, for the table")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    rows = read_rows(args.rows) if args.rows else [r for d in args.runs for r in read_rows(d / "rows.jsonl")]
-    cpu = args.cpu
-    if not cpu:  # the machine the runs recorded (bench's meta.json), else this one
-        machines = [json.loads((d / "meta.json").read_text()).get("machine", {}) for d in args.runs
-                    if (d / "meta.json").is_file()]
-        m = machines[0] if machines else {}
-        if "cpu_capability" not in m:
-            import torch
-
-            from inpaintkit.utils.meta import cpu_model
-            m = {"cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                 "cpu_count": m.get("cpu_count")}
-        cpu = (f"{m['cpu_model']} ({m.get('cpu_count')} logical CPUs, torch cpu_capability "
-               f"{m['cpu_capability']}), {m.get('torch_threads', 1)} thread(s)")
-    res = compare(rows)
     args.out.mkdir(parents=True, exist_ok=True)
-    if not args.rows:
+    if args.rows:
+        rows = read_rows(args.rows)
+        labels = list(dict.fromkeys(r["run"] for r in rows))
+        cpu = args.cpu or json.loads((args.out / "summary.json").read_text())["cpu"]
+    else:
+        pairs = [s.split("=", 1) for s in args.runs]
+        if len(pairs) < 2 or any(len(p) != 2 for p in pairs):
+            ap.error("give at least two runs as LABEL=RUN_DIR, the reference first")
+        labels = [lab for lab, _ in pairs]
+        rows = [{**r, "run": lab} for lab, ds in pairs for d in ds.split(",") for r in read_rows(Path(d) / "rows.jsonl")]
+        cpu = args.cpu or _cpu([Path(d) for _, ds in pairs for d in ds.split(",")])
         tmp = args.out / "rows.jsonl.tmp"
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         tmp.replace(args.out / "rows.jsonl")
-    (args.out / "summary.json").write_text(json.dumps(res, indent=1) + "\n")
-    (args.out / "table.md").write_text(table(res, {"n_rows": len(rows), "cpu": cpu or "see rows"}))
+    res = compare(rows, labels)
+    command = (" ".join(args.runs) if args.runs
+               else json.loads((args.out / "summary.json").read_text()).get("command", ""))
+    (args.out / "summary.json").write_text(json.dumps({"cpu": cpu, "labels": labels, "command": command,
+                                                      "comparisons": res}, indent=1) + "\n")
+    (args.out / "table.md").write_text(table(res, {"n_rows": len(rows), "cpu": cpu, "labels": labels,
+                                                   "command": command}))
     print((args.out / "table.md").read_text())
 
 

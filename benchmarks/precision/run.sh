@@ -8,7 +8,8 @@
 #
 # e.g. benchmarks/precision/run.sh runs/precision/bf16 bf16 context,prior context,prior,inpaint,sem,cat
 # then  python benchmarks/precision/compare.py runs/precision/fp32 runs/precision/bf16 --out benchmarks/results/precision
-# Env: INPAINTKIT (default .venv/bin/inpaintkit), OMP_NUM_THREADS (default 1), START (100), N (32).
+# Env: INPAINTKIT (default .venv/bin/inpaintkit), OMP_NUM_THREADS (default 1), START (100), N (32),
+# MASKS (default center,left,random:0.7).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
@@ -23,5 +24,5 @@ nice -n 5 $IK bench --data "npz:$DATA/val.npz" --mask-file "$DATA/masks.npz" \
   --gan $M/gan-stanford-cars-64.pt --classifier $M/classifier-googlenet.pt \
   --eval-classifier $M/evaluator-resnet18.pt --start "${START:-100}" -n "${N:-32}" --batch-size 16 \
   --optimizer adam --lr 0.03 --iters 100 --restarts 1 --precision "$precision" \
-  --baselines none --save-images 0 --no-report --no-progress \
+  --masks "${MASKS:-center,left,random:0.7}" --baselines none --save-images 0 --no-report --no-progress \
   "${losses[@]}" --out "$out"
