@@ -3,6 +3,10 @@
     python benchmarks/guidance/analyze.py --rows benchmarks/results/guidance/study/rows.csv \
         --out benchmarks/results/guidance/study/table.md
 
+A run with several restarts (``RESTARTS=4 REDUCE=mean``) counts as another method, labelled e.g.
+``context,prior (x4 mean)``: the equal-compute reference for the costlier classifier terms
+(``median s/image`` is each method's search time per image).
+
 ``--rows`` takes several files (e.g. two bench runs that split the methods between two processes):
 their rows are pooled, and every method must cover the images and masks of ``context,prior``.
 
@@ -48,7 +52,7 @@ def tables(rows: pd.DataFrame) -> str:
     ref = rows[rows.method == REFERENCE].set_index(["mask", "image_id"])
     lines = ["| mask | method | n | hole PSNR | Δ vs context,prior [95% CI] | hole SSIM | sem. acc. | "
              "only ref right / only method right | McNemar p | median w_sem | median w_cat | "
-             "max z on clip |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "max z on clip | median s/image |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     masks = list(dict.fromkeys(rows["mask"]))
     # pooled rows only for the methods run on every mask (a sweep point run on one mask is not pooled)
     complete = {m for m in methods if set(rows[rows.method == m]["mask"]) == set(masks)}
@@ -73,7 +77,7 @@ def tables(rows: pd.DataFrame) -> str:
                 f"{'' if m == REFERENCE else d} | {sel.ssim_hole.mean():.3f} | "
                 f"{sel.eval_correct.mean():.3f} | {'' if m == REFERENCE else f'{b} / {c}'} | "
                 f"{'' if m == REFERENCE else f'{p:.3g}'} | {'' if pd.isna(ws) else f'{ws:.3g}'} | "
-                f"{'' if pd.isna(wc) else f'{wc:.3g}'} | {sel.z_clip.max():.0%} |")
+                f"{'' if pd.isna(wc) else f'{wc:.3g}'} | {sel.z_clip.max():.0%} | {sel.seconds.median():.2f} |")
     gt = rows[rows.method == REFERENCE].eval_correct_gt.astype(bool).mean()
     lines += ["", f"Evaluator top-1 on the uncorrupted images: {gt:.3f}."]
     return "\n".join(lines) + "\n"
@@ -86,6 +90,11 @@ def main() -> None:
     args = ap.parse_args()
     rows = pd.concat([pd.read_json(f, lines=True) if f.endswith(".jsonl") else pd.read_csv(f)
                       for f in args.rows], ignore_index=True)
+    if "restarts" in rows:  # a run with K > 1 restarts is another method (e.g. the equal-compute reference)
+        multi = rows.restarts.fillna(1).astype(int) > 1
+        reduce = rows.get("restart_reduce", pd.Series("best", index=rows.index)).fillna("best")
+        rows.loc[multi, "method"] = (rows.method[multi] + " (x" + rows.restarts[multi].astype(int).astype(str)
+                                     + " " + reduce[multi].astype(str) + ")")
     dup = rows.duplicated(["method", "mask", "image_id"])
     if dup.any():
         raise SystemExit(f"{int(dup.sum())} rows repeat a (method, mask, image) of another file")
