@@ -68,7 +68,6 @@ def config_columns(rb: ResolvedBench, method: Method, mask: str, mask_source: st
         "eval_classifier": names["eval_classifier"],
         "iters": cfg.iters if search else None,
         "restarts": cfg.restarts if search else None,
-        "restart_reduce": cfg.restart_reduce if search else None,
         "optimizer": cfg.optimizer if search else None,
         "lr": cfg.lr if search else None,
         "precision": cfg.precision if search else None,
