@@ -45,12 +45,12 @@ def delta_ci(d) -> str:
     return f"{d.mean():+.2f} [{d.mean() - half:+.2f}, {d.mean() + half:+.2f}]"
 
 
-def tables(rows: pd.DataFrame) -> str:
+def tables(rows: pd.DataFrame, reference: str = REFERENCE) -> str:
     rows = rows[rows.error.isna() | (rows.error.astype(str) == "")].copy()
     rows["eval_correct"] = rows.eval_correct.astype(bool)
-    methods = [REFERENCE] + [m for m in dict.fromkeys(rows.method) if m != REFERENCE]
-    ref = rows[rows.method == REFERENCE].set_index(["mask", "image_id"])
-    lines = ["| mask | method | n | hole PSNR | Δ vs context,prior [95% CI] | hole SSIM | sem. acc. | "
+    methods = [reference] + [m for m in dict.fromkeys(rows.method) if m != reference]
+    ref = rows[rows.method == reference].set_index(["mask", "image_id"])
+    lines = [f"| mask | method | n | hole PSNR | Δ vs {reference} [95% CI] | hole SSIM | sem. acc. | "
              "only ref right / only method right | McNemar p | median w_sem | median w_cat | "
              "max z on clip | median s/image |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     masks = list(dict.fromkeys(rows["mask"]))
@@ -74,11 +74,11 @@ def tables(rows: pd.DataFrame) -> str:
             wc = sel["w_cat"].median() if "w_cat" in sel else float("nan")
             lines.append(
                 f"| {mask} | {m} | {len(sel)} | {sel.psnr_hole.mean():.2f} | "
-                f"{'' if m == REFERENCE else d} | {sel.ssim_hole.mean():.3f} | "
-                f"{sel.eval_correct.mean():.3f} | {'' if m == REFERENCE else f'{b} / {c}'} | "
-                f"{'' if m == REFERENCE else f'{p:.3g}'} | {'' if pd.isna(ws) else f'{ws:.3g}'} | "
+                f"{'' if m == reference else d} | {sel.ssim_hole.mean():.3f} | "
+                f"{sel.eval_correct.mean():.3f} | {'' if m == reference else f'{b} / {c}'} | "
+                f"{'' if m == reference else f'{p:.3g}'} | {'' if pd.isna(ws) else f'{ws:.3g}'} | "
                 f"{'' if pd.isna(wc) else f'{wc:.3g}'} | {sel.z_clip.max():.0%} | {sel.seconds.median():.2f} |")
-    gt = rows[rows.method == REFERENCE].eval_correct_gt.astype(bool).mean()
+    gt = rows[rows.method == reference].eval_correct_gt.astype(bool).mean()
     lines += ["", f"Evaluator top-1 on the uncorrupted images: {gt:.3f}."]
     return "\n".join(lines) + "\n"
 
@@ -87,6 +87,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", required=True, nargs="+", help="rows.csv (or rows.jsonl) of one or more bench runs")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--reference", default=REFERENCE, help="the method every other one is compared with")
+    ap.add_argument("--images", default=None, metavar="FIRST-LAST",
+                    help="only these image ids (inclusive), e.g. 100-149 where one method covers fewer images")
     args = ap.parse_args()
     rows = pd.concat([pd.read_json(f, lines=True) if f.endswith(".jsonl") else pd.read_csv(f)
                       for f in args.rows], ignore_index=True)
@@ -98,7 +101,10 @@ def main() -> None:
     dup = rows.duplicated(["method", "mask", "image_id"])
     if dup.any():
         raise SystemExit(f"{int(dup.sum())} rows repeat a (method, mask, image) of another file")
-    text = tables(rows)
+    if args.images:
+        first, last = (int(v) for v in args.images.split("-"))
+        rows = rows[(rows.image_id >= first) & (rows.image_id <= last)]
+    text = tables(rows, args.reference)
     out = Path(args.out)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text)
