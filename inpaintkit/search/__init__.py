@@ -84,9 +84,9 @@ class SearchConfig:
         device: ``None`` uses the generator's device; ``"auto"`` picks CUDA when available.
         precision: ``auto`` (default), ``fp32`` or ``bf16``. ``bf16``: the networks' forward
             passes under bfloat16 autocast, with their convolution/linear weights stored in bf16
-            for the search (the loss terms, the latent and the optimiser stay fp32); several times
-            faster where bf16 is native (GPUs, CPUs with AVX512-BF16 or AMX) and validated against
-            fp32 on the Stanford Cars models (``benchmarks/results/precision/``). ``auto``: ``bf16``
+            for the search (the loss terms, the latent and the optimiser stay fp32); 1.7-2x faster
+            on a 2-core AVX512-BF16 CPU (``benchmarks/results/speed-avx512.md``), and compared
+            with fp32 on the Stanford Cars models in ``benchmarks/results/precision/``. ``auto``: ``bf16``
             where bf16 is native, ``fp32`` elsewhere (where bf16 is emulated and far slower).
             :attr:`SearchResult.config` records the precision that ran.
         channels_last: run the networks in channels-last memory format; ``None`` (default) turns it
