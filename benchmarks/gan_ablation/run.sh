@@ -15,9 +15,8 @@ IK=${INPAINTKIT:-.venv/bin/inpaintkit}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=$1
 shift
-configs=("${@:-base ema diffaug sn hinge}")
-# shellcheck disable=SC2206
-configs=(${configs[*]})
+configs=("$@")
+((${#configs[@]})) || configs=(base ema diffaug sn hinge)
 for c in "${configs[@]}"; do
   case $c in
     base) extra=() ;;
