@@ -284,6 +284,25 @@ def test_best_preset():
         ("context,prior", "best")]
 
 
+def test_default_batch_is_cpu_aware():
+    from inpaintkit.utils import CPU_FEATURE_BATCH, DEFAULT_BATCH
+
+    def batch(**kw):
+        return B.resolve_config(B.BenchConfig(data="npz:x.npz", device="cpu", **kw)).config.batch_size
+
+    # a search that runs the classifier: the small batch that is faster on CPUs
+    assert batch(losses=("context,prior,sem",)) == CPU_FEATURE_BATCH == 8
+    assert batch(losses=("context,prior",), monitor=("all",)) == 8  # monitored terms run it too
+    # no classifier: the large batch
+    assert batch(losses=("context,prior",)) == DEFAULT_BATCH == 64
+    assert batch(baselines=("tv",)) == 64
+    # an explicit value or a preset's wins
+    assert batch(losses=("context,prior,sem",), batch_size=32) == 32
+    assert B.resolve_config(B.BenchConfig(losses=("context,prior,sem,cat",))).config.batch_size == 32  # demo
+    with pytest.raises(B.BenchError, match="batch-size"):
+        batch(losses=("context,prior",), batch_size=0)
+
+
 def test_default_methods_and_demo_mode():
     rb = B.resolve_config(B.BenchConfig(losses=("context,prior,sem,cat",)))
     assert rb.mode == "demo" and [m.name for m in rb.methods] == ["im", "ce", "yeh", "context,prior,sem,cat"]

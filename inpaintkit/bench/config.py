@@ -23,6 +23,7 @@ from .._presets import (
     get_preset,
     list_presets,
 )
+from ..utils.device import CPU_FEATURE_BATCH
 
 if TYPE_CHECKING:
     from ..losses import LossSpec
@@ -35,7 +36,7 @@ DEFAULT_BASELINES = ("im", "yeh")
 YEH_LOSSES = "context,prior"
 _LIBRARY_DEFAULTS = {"masks": DEFAULT_MASKS, "split": "test", "iters": 1500, "restarts": 1,
                      "restart_reduce": "best",
-                     "optimizer": "adam", "precision": "auto", "blend": "poisson", "batch_size": 64,
+                     "optimizer": "adam", "precision": "auto", "blend": "poisson",
                      "save_images": 16, "weights": "calibrated", "mask_polarity": "known"}
 
 
@@ -250,6 +251,20 @@ def _resolve_precision(precision: str, device: str | None) -> str:
     return resolve_precision(precision, dev)
 
 
+def _default_batch(cfg: BenchConfig, methods: list[Method]) -> int:
+    """``--batch-size`` when neither the user nor a preset gives one
+    (:func:`~inpaintkit.utils.default_batch_size`: 8 for a classifier-term search on a CPU, else 64)."""
+    from ..utils import DEFAULT_BATCH, DeviceError, default_batch_size, resolve_device
+
+    try:
+        device = resolve_device(cfg.device)
+    except DeviceError:
+        return DEFAULT_BATCH  # the device error comes later, with its context
+    features = any(m.spec.monitoring(cfg.monitor or ()).needs_feature_net
+                   for m in methods if m.kind == "search" and m.spec is not None)
+    return default_batch_size(device, features)
+
+
 def resolve_config(config: BenchConfig) -> ResolvedBench:
     """Fill in every option and check the names, without loading any data or model.
 
@@ -316,6 +331,8 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
     # numbers and names
     for name in ("iters", "restarts", "batch_size"):
         v = getattr(cfg, name)
+        if name == "batch_size" and v is None:
+            continue  # resolved below, once the methods are known
         if not isinstance(v, int) or v < 1:
             raise BenchError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
     if cfg.n is not None and (not isinstance(cfg.n, int) or cfg.n < 1):
@@ -413,6 +430,12 @@ def resolve_config(config: BenchConfig) -> ResolvedBench:
         if bad:
             raise BenchError(f"unknown loss term(s) {bad} in --monitor; known: "
                              f"{', '.join(LOSSES.list())}")
+
+    if cfg.batch_size is None:
+        cfg.batch_size = _default_batch(cfg, methods)
+        if cfg.batch_size == CPU_FEATURE_BATCH:
+            notes.append(f"--batch-size {cfg.batch_size}: a classifier-term search runs fastest at "
+                         f"about {cfg.batch_size} images per batch on a CPU (results unchanged)")
 
     if cfg.out is None:
         key = {k: v for k, v in dataclasses.asdict(cfg).items()

@@ -40,8 +40,9 @@ from ._options import (
 @click.option("--blend", type=click.Choice(BLENDS), default="poisson", show_default=True)
 @precision_option(default="auto", help="bf16: the search's networks under bfloat16 autocast; auto: bf16 "
                   "where it is native (CUDA, AVX512-BF16/AMX CPUs), else fp32.")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
-              help="Images per search batch (folders).")
+@click.option("--batch-size", default=None, type=click.IntRange(1),
+              help="Images per search batch (folders). [default: 64; 8 for a search with sem/cat on a "
+                   "CPU, where it is faster]")
 @click.option("--save-all", is_flag=True, help="Also write the masked input, G(z), overlay, mask and loss curves.")
 @threads_option()
 @seed_option("Seeds the masks and the starting latents.")

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from .checks import check_images
 from .device import (
+    CPU_FEATURE_BATCH,
+    DEFAULT_BATCH,
     PRECISIONS,
     DeviceError,
     auto_precision,
+    default_batch_size,
     native_bf16,
     resolve_device,
     resolve_precision,
@@ -49,6 +52,7 @@ from .seeding import SEEDING, hash_seed, per_image_seed, seed_everything, starti
 __all__ = [
     "check_images",
     "DeviceError", "PRECISIONS", "auto_precision", "native_bf16", "resolve_device", "resolve_precision",
+    "DEFAULT_BATCH", "CPU_FEATURE_BATCH", "default_batch_size",
     "warn_if_slow_bf16",
     "DistEnv", "dist_env",
     "from_uint8", "from_unit", "to_uint8", "to_unit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["DeviceError", "PRECISIONS", "resolve_device", "native_bf16", "auto_precision", "resolve_precision",
-           "warn_if_slow_bf16"]
+           "warn_if_slow_bf16", "DEFAULT_BATCH", "CPU_FEATURE_BATCH", "default_batch_size"]
 
 #: The numeric precisions of the search and the training commands. ``auto``: ``bf16`` where
 #: bfloat16 is native (:func:`native_bf16`), else ``fp32``.
@@ -83,6 +83,21 @@ def resolve_precision(precision: str | None, device: str | torch.device = "cpu")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     return precision
+
+
+#: Images per search batch when none is given: 64, except for a search that runs the classifier
+#: (``sem``/``cat``) on a CPU, where 8 is faster on both CPU kinds measured (AVX2 EPYC: 5.2 against
+#: 4.7 img-it/s for the five terms in fp32; AVX-512 EPYC: 18.9 against 14.2 in bf16;
+#: benchmarks/results/speed.md and speed-avx512.md). The search is batch-size invariant (per-image
+#: seeds and loss sums), so the choice changes the time, not the result.
+DEFAULT_BATCH = 64
+CPU_FEATURE_BATCH = 8
+
+
+def default_batch_size(device: str | torch.device, needs_features: bool) -> int:
+    """:data:`CPU_FEATURE_BATCH` for a search that runs the classifier on a CPU, else
+    :data:`DEFAULT_BATCH`."""
+    return CPU_FEATURE_BATCH if needs_features and torch.device(device).type == "cpu" else DEFAULT_BATCH
 
 
 def warn_if_slow_bf16(device: str | torch.device, what: str = "bf16") -> None:
