@@ -83,6 +83,27 @@ def tables(rows: pd.DataFrame, reference: str = REFERENCE) -> str:
     return "\n".join(lines) + "\n"
 
 
+KEY = ["method", "mask", "image_id"]
+RESULT = ["psnr_hole", "ssim_hole", "eval_correct"]
+
+
+def drop_repeats(rows: pd.DataFrame) -> pd.DataFrame:
+    """Keep the first of rows that repeat a (method, mask, image), e.g. a replication run that
+    recomputes the reference on images an earlier run covered. The repeats must agree on the
+    results (the search is seeded per image and method-independent), else the rows are refused."""
+    dup = rows.duplicated(KEY, keep=False)
+    if not dup.any():
+        return rows
+    spread = rows[dup].groupby(KEY)[RESULT].nunique(dropna=False)
+    differ = spread[(spread > 1).any(axis=1)]
+    if len(differ):
+        raise SystemExit(f"{len(differ)} (method, mask, image) computed twice with different results, "
+                         f"e.g. {differ.index[0]}; the runs are not comparable")
+    n = int(rows.duplicated(KEY).sum())
+    print(f"note: {n} rows repeat a (method, mask, image) with identical results; the first is kept")
+    return rows.drop_duplicates(KEY)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", required=True, nargs="+", help="rows.csv (or rows.jsonl) of one or more bench runs")
@@ -98,9 +119,7 @@ def main() -> None:
         reduce = rows.get("restart_reduce", pd.Series("best", index=rows.index)).fillna("best")
         rows.loc[multi, "method"] = (rows.method[multi] + " (x" + rows.restarts[multi].astype(int).astype(str)
                                      + " " + reduce[multi].astype(str) + ")")
-    dup = rows.duplicated(["method", "mask", "image_id"])
-    if dup.any():
-        raise SystemExit(f"{int(dup.sum())} rows repeat a (method, mask, image) of another file")
+    rows = drop_repeats(rows)
     if args.images:
         first, last = (int(v) for v in args.images.split("-"))
         rows = rows[(rows.image_id >= first) & (rows.image_id <= last)]

@@ -1,0 +1,47 @@
+"""The guidance study's table script: rows computed twice must agree before they are pooled."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "guidance" / "analyze.py"
+
+
+@pytest.fixture(scope="module")
+def analyze():
+    spec = importlib.util.spec_from_file_location("guidance_analyze", _PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _rows(psnr):
+    return pd.DataFrame({"method": ["context,prior"] * len(psnr), "mask": "center",
+                         "image_id": range(len(psnr)), "psnr_hole": psnr, "ssim_hole": 0.5,
+                         "eval_correct": True})
+
+
+def test_identical_repeats_are_dropped(analyze, capsys):
+    rows = pd.concat([_rows([10.0, 11.0]), _rows([10.0])], ignore_index=True)
+    out = analyze.drop_repeats(rows)
+    assert list(out.image_id) == [0, 1] and "1 rows repeat" in capsys.readouterr().out
+
+
+def test_differing_repeats_are_refused(analyze):
+    rows = pd.concat([_rows([10.0, 11.0]), _rows([10.5])], ignore_index=True)
+    with pytest.raises(SystemExit, match="different results"):
+        analyze.drop_repeats(rows)
+
+
+def test_tables_pair_methods_by_image(analyze):
+    ref = _rows([10.0, 12.0, 14.0])
+    other = ref.assign(method="context,prior,sem[known]=auto:1", psnr_hole=ref.psnr_hole + 1.0,
+                       eval_correct=[True, False, True])
+    rows = pd.concat([ref, other], ignore_index=True).assign(
+        error="", z_clip=0.0, seconds=1.0, eval_correct_gt=True)
+    text = analyze.tables(rows)
+    line = next(x for x in text.splitlines() if x.startswith("| center | context,prior,sem"))
+    assert "+1.00 [+1.00, +1.00]" in line and "| 1 / 0 |" in line
