@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 14, "shown better where it counts": --preset best with each generator on Stanford Cars val
+# images 100-199 (never the test images 0-99), Telea beside it, the ResNet-18 evaluator for semantic
+# accuracy. Every generator sees the same images, masks and starting latents (common random numbers).
+# Resumes: rerun after a kill and finished rows are kept.
+#
+#   benchmarks/gan_compare/run.sh OUT GAN.pt [GAN.pt ...]
+#   python benchmarks/gan_compare/compare.py OUT/*/ --reference old --out benchmarks/results/gan-compare/table.md
+#
+# Each generator's run goes to OUT/<file name without .pt>. Env: INPAINTKIT (default
+# .venv/bin/inpaintkit), INPAINTKIT_DATA, START (100), N (100), PRECISION (auto), CLASSIFIER (the
+# recipe GoogLeNet, used only if the preset has a classifier term), OMP_NUM_THREADS (1).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
+M=benchmarks/models/stanford-cars-64
+IK=${INPAINTKIT:-.venv/bin/inpaintkit}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+out=$1
+shift
+for gan in "$@"; do
+  name=$(basename "$gan" .pt)
+  nice -n 5 $IK bench --preset best --gan "$gan" --classifier "${CLASSIFIER:-$M/classifier-googlenet.pt}" \
+    --data "npz:$DATA/val.npz" --mask-file "$DATA/masks.npz" --eval-classifier $M/evaluator-resnet18.pt \
+    --start "${START:-100}" -n "${N:-100}" --baselines telea --precision "${PRECISION:-auto}" \
+    --save-images 0 --no-report --no-progress --out "$out/$name"
+done
