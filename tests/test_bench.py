@@ -274,14 +274,26 @@ def test_paper_preset_and_explicit_overrides():
     assert (rb.config.iters, rb.config.masks, rb.config.optimizer) == (10, ("center",), "adam")
 
 
-def test_best_preset():
+def test_best_and_fast_presets():
+    from inpaintkit.bench.assets import with_model_paths
+
     rb = B.resolve_config(B.BenchConfig(preset="best", data="npz:x.npz", gan="g.pt"))
     c = rb.config
     assert (c.optimizer, c.iters, c.lr, c.restarts, c.restart_reduce, c.blend) == (
         "adam", 100, 0.03, 4, "mean", "poisson")
     assert [(m.name, m.label) for m in rb.methods] == [
         ("im", "im"), ("telea", "telea"), ("biharmonic", "biharmonic"), ("ce", "ce"),
-        ("context,prior", "best")]
+        ("context,prior,sem[known]=auto:1", "best")]
+    assert rb.needs_classifier
+    # without a classifier the error names the classifier-free preset
+    with pytest.raises(B.BenchError, match="--classifier.*--preset fast"):
+        with_model_paths(rb)
+    rb = B.resolve_config(B.BenchConfig(preset="fast", data="npz:x.npz", gan="g.pt"))
+    c = rb.config
+    assert (c.optimizer, c.iters, c.lr, c.restarts, c.restart_reduce, c.blend) == (
+        "adam", 100, 0.03, 4, "mean", "poisson")
+    assert [(m.name, m.label) for m in rb.methods][-1] == ("context,prior", "fast")
+    assert not rb.needs_classifier
 
 
 def test_default_batch_is_cpu_aware():
@@ -325,7 +337,7 @@ def test_missing_bundled_model_names_the_file(tmp_path, monkeypatch):
     (dict(baselines=("magic",)), "unknown baseline 'magic'; known baselines: yeh, "),
     (dict(masks=("hexagon",)), "bad mask 'hexagon'"),
     (dict(losses=("context,style",)), "unknown loss 'style'"),
-    (dict(preset="paper-table9"), "known presets: best, paper-table1"),
+    (dict(preset="paper-table9"), "known presets: best, fast, paper-table1"),
     (dict(optimizer="lbfgs"), "adam or nesterov"),
     (dict(precision="fp8"), "auto, fp32, bf16"),
     (dict(blend="alpha"), "unknown blend 'alpha'"),

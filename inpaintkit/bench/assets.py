@@ -74,7 +74,9 @@ def with_model_paths(rb: ResolvedBench) -> ResolvedBench:
         if cfg.data == "synthetic-cars":
             cfg.classifier = str(bundled_asset("classifier"))
         else:
-            raise BenchError("the sem/cat losses need --classifier CKPT")
+            hint = (" (--preset best has sem[known]; --preset fast is the same search without it)"
+                    if cfg.preset == "best" else "")
+            raise BenchError(f"the sem/cat losses need --classifier CKPT{hint}")
     if (cfg.ce is None and rb.mode != "dry-run" and any(m.name == "ce" for m in rb.methods)
             and (rb.mode == "demo" or cfg.data == "synthetic-cars")):
         cfg.ce = str(bundled_asset("ce"))
