@@ -4,7 +4,7 @@
 # configuration (--preset best) on the test images, and the side-by-side tables. Every step resumes:
 # rerun the script after a kill and finished rows are kept.
 #
-#   benchmarks/results/paper-table1/run.sh [paper|tune|best|collect|all]
+#   benchmarks/results/paper-table1/run.sh [paper|tune|best|best-sem|collect|all]
 #   env: ITERS (paper protocol iterations, default 20), RUNS (default runs), INPAINTKIT_DATA
 #
 # Iterations: the paper uses 1500. On this machine (2-core AVX2 EPYC, no native bf16) the five-term
@@ -40,6 +40,17 @@ if [[ $step == all || $step == best ]]; then
   # the committed rows predate ce in the preset (its rows: benchmarks/results/context-encoder/)
   $IK bench --preset best "${C[@]}" -n 100 --batch-size 50 --baselines im,telea,biharmonic \
     --out "$RUNS/p1-best"
+fi
+if [[ $step == best-sem ]]; then
+  # the --preset best of 2026-12-05 (context,prior,sem[known]=auto:1, 4 averaged restarts) and its
+  # classifier-free search (--preset fast) on the same images and starting latents, in bf16 (where it
+  # is native; validated in benchmarks/results/precision/), Telea beside them. SHARD=I/N runs one
+  # shard (inpaintkit merge joins them).
+  $IK bench --preset best --data "npz:$DATA/val.npz" --mask-file "$DATA/masks.npz" \
+    --gan $M/gan-stanford-cars-64.pt --classifier $M/classifier-googlenet.pt \
+    --eval-classifier $M/evaluator-resnet18.pt -n 100 --precision bf16 --baselines telea \
+    --losses context,prior --losses 'context,prior,sem[known]=auto:1' --no-progress \
+    ${SHARD:+--shard "$SHARD" --no-report} --out "$RUNS/p1-best-sem"
 fi
 if [[ $step == all || $step == collect ]]; then
   python benchmarks/results/paper-table1/collect.py --runs "$RUNS" --out benchmarks/results/paper-table1
