@@ -1,4 +1,5 @@
-"""Seconds per training step of candidate classifiers at 64x64, fp32 vs bf16 autocast/channels-last.
+"""Seconds per training step of candidate classifiers at 64x64, fp32 vs bf16 autocast/channels-last,
+and their forward GFLOP per image (``torch.utils.flop_counter``: convolutions and matmuls).
 
 One step = forward, cross-entropy (+0.3 x auxiliary heads for GoogLeNet), backward, Adam update,
 on a random batch; the median of the steps after two warm-up steps. "s/epoch" scales this to the
@@ -20,6 +21,8 @@ import torch.nn.functional as F
 
 CANDIDATES = [
     ("googlenet", {}),
+    # the recipe GoogLeNet with torchvision's stem max-pools kept: about 1/12 of the FLOPs (issue 19)
+    ("googlenet", {"remove_stem_pools": False}),
     ("timm:resnet18", {}),
     ("timm:resnet18", {"drop_stem_pool": True}),
     ("timm:resnet10t", {"drop_stem_pool": True}),
@@ -55,6 +58,18 @@ def step_seconds(arch: str, kwargs: dict, bf16: bool, channels_last: bool, batch
     return statistics.median(times[2:])
 
 
+def forward_gflop(arch: str, kwargs: dict, size: int = 64, classes: int = 196) -> float:
+    """Forward GFLOP per image in eval mode (the feature network's cost in the search)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from classifiers import create_classifier
+
+    m = create_classifier(arch, classes, **kwargs).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        m(torch.zeros(2, 3, size, size))
+    return fc.get_total_flops() / 2 / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -70,7 +85,8 @@ def main() -> None:
             continue
         for mode in ("fp32", "bf16+channels_last"):
             s = step_seconds(arch, kw, bf16=mode != "fp32", channels_last=mode != "fp32", batch=args.batch_size)
-            row = {"arch": arch, "kwargs": json.dumps(kw), "mode": mode, "threads": args.threads,
+            row = {"arch": arch, "kwargs": json.dumps(kw), "gflop_fwd": round(forward_gflop(arch, kw), 3),
+                   "mode": mode, "threads": args.threads,
                    "batch": args.batch_size, "s_per_step": round(s, 4),
                    "s_per_epoch": round(s * args.train_images / args.batch_size, 1)}
             rows.append(row)
