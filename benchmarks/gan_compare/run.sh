@@ -8,8 +8,10 @@
 #   python benchmarks/gan_compare/compare.py OUT/*/ --reference old --out benchmarks/results/gan-compare/table.md
 #
 # Each generator's run goes to OUT/<file name without .pt>. Env: INPAINTKIT (default
-# .venv/bin/inpaintkit), INPAINTKIT_DATA, START (100), N (100), PRECISION (auto), CLASSIFIER (the
-# recipe GoogLeNet, used only if the preset has a classifier term), OMP_NUM_THREADS (1).
+# .venv/bin/inpaintkit), INPAINTKIT_DATA, START (100), N (100), PRESET (best; fast is the same search
+# without its classifier term, about a tenth of the time), PRECISION (auto), CLASSIFIER (the recipe
+# GoogLeNet, used only if the preset has a classifier term), SHARD (I/N, then inpaintkit merge),
+# OMP_NUM_THREADS (1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
@@ -20,8 +22,8 @@ out=$1
 shift
 for gan in "$@"; do
   name=$(basename "$gan" .pt)
-  nice -n 5 $IK bench --preset best --gan "$gan" --classifier "${CLASSIFIER:-$M/classifier-googlenet.pt}" \
+  nice -n 5 $IK bench --preset "${PRESET:-best}" --gan "$gan" --classifier "${CLASSIFIER:-$M/classifier-googlenet.pt}" \
     --data "npz:$DATA/val.npz" --mask-file "$DATA/masks.npz" --eval-classifier $M/evaluator-resnet18.pt \
     --start "${START:-100}" -n "${N:-100}" --baselines telea --precision "${PRECISION:-auto}" \
-    --save-images 0 --no-report --no-progress --out "$out/$name"
+    --save-images 0 --no-report --no-progress ${SHARD:+--shard "$SHARD"} --out "$out/$name"
 done
