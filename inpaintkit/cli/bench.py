@@ -81,7 +81,8 @@ from ._options import (
                    "[default: runs/bench-<hash of the options>]")
 @click.option("--preset", default=None,
               help="paper-table1: SPEC.md's protocol; best: the best configuration found on "
-                   "Stanford Cars (explicit options win).")
+                   "Stanford Cars (context,prior,sem[known], needs --classifier); fast: best without "
+                   "its classifier term, about a tenth of the time (explicit options win).")
 @click.option("--dry-run", is_flag=True, help="Tiny random models on a handful of images, for CI.")
 @click.option("--retry-errors", is_flag=True, help="Recompute rows that failed in an earlier run.")
 @click.option("--lpips", is_flag=True,
