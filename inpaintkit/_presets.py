@@ -191,7 +191,8 @@ _BEST_SEARCH = {
 #: 1 (the classifier features of the known pixels of G(z) against those of y). Against the averaged
 #: restarts alone, at the same budget, it raised semantic accuracy significantly and hole PSNR by
 #: about 0.3 dB, on val 100-131 and again on val 132-199 (benchmarks/results/guidance/README.md,
-#: sections 5-6). It needs a classifier (``--classifier``) and takes about 7x the time of ``fast``.
+#: sections 5-6). It needs a classifier (``--classifier``) and takes about 9-10x the time of ``fast``
+#: (16.6 against 1.9 s per image on one AVX-512 core, benchmarks/results/paper-table1/p1-best-sem/).
 BEST = "context,prior,sem[known]=auto:1"
 register_preset(Preset(
     name="best",
@@ -203,14 +204,14 @@ register_preset(Preset(
     method_labels={BEST: "best"},
 ))
 
-#: ``best`` without the classifier term: no classifier needed, about 1/7 of the time, about 0.3 dB
+#: ``best`` without the classifier term: no classifier needed, about a tenth of the time, about 0.3 dB
 #: of hole PSNR and some semantic accuracy below it (the ``--preset best`` of 2026-12-01 to 12-05).
 FAST = "context,prior"
 register_preset(Preset(
     name="fast",
     description=("best without its classifier term: context,prior with Adam (lr 0.03), 100 "
                  "iterations, 4 restarts averaged (restart_reduce mean), Poisson blend; no classifier "
-                 "needed, about 1/7 of best's time; im, telea, biharmonic and ce beside it"),
+                 "needed, about a tenth of best's time; im, telea, biharmonic and ce beside it"),
     options={**_BEST_SEARCH, "losses": (FAST,)},
     method_labels={FAST: "fast"},
 ))
