@@ -579,3 +579,50 @@ def test_readme_custom_term_example_is_the_tested_one(tiny_gan, corrupted):
     assert blocks, "README.md lost its register_loss example"
     assert blocks[0] == CUSTOM_TERM_EXAMPLE
     _run_example(blocks[0], tiny_gan, corrupted)
+
+
+def _squared_norms_reference(a, b):
+    a, b = a.double(), b.double()
+    return (a - b).square().flatten(1).sum(1), b.square().flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_squared_norms_match_autograd_reference(dtype, channels_last):
+    """The fused per-image reduction behind sem gives autograd's values and gradients."""
+    from inpaintkit.losses.terms import squared_norms
+
+    gen = torch.Generator().manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    a0 = torch.randn(3, 5, 4, 6, generator=gen).to(dtype).contiguous(memory_format=fmt)
+    b0 = torch.randn(3, 5, 4, 6, generator=gen).to(dtype).contiguous(memory_format=fmt)
+    g_num, g_den = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.3, 0.0, -1.5])
+    a, b = a0.clone().requires_grad_(), b0.clone().requires_grad_()
+    num, den = squared_norms(a, b)
+    assert num.dtype == den.dtype == torch.float32
+    (num * g_num + den * g_den).sum().backward()
+    ra, rb = a0.double().requires_grad_(), b0.double().requires_grad_()
+    rnum, rden = _squared_norms_reference(ra, rb)
+    (rnum * g_num.double() + rden * g_den.double()).sum().backward()
+    torch.testing.assert_close(num.double(), rnum.detach(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(den.double(), rden.detach(), rtol=1e-6, atol=1e-6)
+    tol = 1e-6 if dtype == torch.float32 else 1e-2  # the gradients are returned in the input dtype
+    assert a.grad.dtype == dtype and b.grad.dtype == dtype
+    torch.testing.assert_close(a.grad.double(), ra.grad, rtol=tol, atol=tol)
+    torch.testing.assert_close(b.grad.double(), rb.grad, rtol=tol, atol=tol)
+    assert torch.equal(a.detach(), a0) and torch.equal(b.detach(), b0)  # inputs never written to
+
+
+def test_squared_norms_gradcheck_and_fixed_target():
+    from inpaintkit.losses.terms import squared_norms
+
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, y: squared_norms(x, y), (a, b))
+    # a fixed target (sem[known]): no gradient asked for b, and only num used
+    num, _ = squared_norms(a, b.detach())
+    num.sum().backward()
+    torch.testing.assert_close(a.grad, 2 * (a - b).detach())
+    with pytest.raises(ValueError, match="shapes differ"):
+        squared_norms(a, b[:1])

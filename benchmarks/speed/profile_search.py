@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--fold-bn", type=int, default=1)
     ap.add_argument("--rows", type=int, default=25)
     ap.add_argument("--trace", default=None, help="folder for Chrome traces")
+    ap.add_argument("--by-shape", action="store_true", help="group the operators by input shape")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from torch.profiler import ProfilerActivity, profile
@@ -65,13 +66,15 @@ def main() -> None:
             for _ in range(2):
                 step()
             t = time.perf_counter()
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with profile(activities=[ProfilerActivity.CPU], record_shapes=args.by_shape) as prof:
                 for _ in range(args.steps):
                     step()
             dt = time.perf_counter() - t
         print(f"\n=== {label}  batch {args.batch}  {args.steps} steps  {args.precision}: {dt:.2f}s "
               f"({args.batch * args.steps / dt:.1f} img-it/s under the profiler) ===")
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+        print(prof.key_averages(group_by_input_shape=args.by_shape).table(
+            sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=40,
+            max_shapes_column_width=70))
         if args.trace:
             Path(args.trace).mkdir(parents=True, exist_ok=True)
             prof.export_chrome_trace(str(Path(args.trace) / f"{label.replace(',', '_').replace(' ', '_')}.json"))

@@ -106,6 +106,67 @@ def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
+class _SquaredNorms(torch.autograd.Function):
+    """Per image, ``sum((a - b)^2)`` and ``sum(b^2)`` in fp32, with their gradients.
+
+    The same values as ``(a.float() - b.float()).square().flatten(1).sum(1)`` and
+    ``b.float().square().flatten(1).sum(1)`` under autograd, without the full-batch fp32
+    intermediates autograd keeps: on a CPU those are fresh allocations of the size of a whole
+    feature map batch (63 MB for inception3b of 32 images), each page-faulted in on first touch.
+    The search spent half of its five-term step in them on an AMX Xeon, where the convolutions
+    themselves are fast (``benchmarks/results/speed-amx.md``). Here each image is done on its own
+    (``chunk`` images per call, 1 on a CPU), so the fp32 scratch stays small, in cache and reused;
+    the backward pass recomputes ``a - b`` the same way instead of keeping it.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, chunk: int):  # noqa: D102
+        ctx.save_for_backward(a, b)
+        ctx.chunk = chunk
+        num, den = [], []
+        with torch.no_grad():
+            for s in range(0, a.shape[0], chunk):
+                ai, bi = _at_least_fp32(a[s:s + chunk]), _at_least_fp32(b[s:s + chunk])
+                num.append(torch.linalg.vector_norm((ai - bi).flatten(1), dim=1).square())
+                den.append(torch.linalg.vector_norm(bi.flatten(1), dim=1).square())
+        return torch.cat(num), torch.cat(den)
+
+    @staticmethod
+    def backward(ctx, g_num: torch.Tensor | None, g_den: torch.Tensor | None):  # noqa: D102
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad[:2]
+        ga = torch.empty_like(a) if need_a else None
+        gb = torch.empty_like(b) if need_b else None
+        shape = (-1,) + (1,) * (a.dim() - 1)
+        for s in range(0, a.shape[0], ctx.chunk):
+            e = s + ctx.chunk
+            bi = _at_least_fp32(b[s:e])  # may be b itself: never written to
+            d = _at_least_fp32(a[s:e]) - bi  # a fresh tensor
+            if g_num is not None:
+                d.mul_(2.0 * g_num[s:e].reshape(shape))
+            else:
+                d.zero_()
+            if ga is not None:
+                ga[s:e].copy_(d)
+            if gb is not None:
+                if g_den is not None:
+                    gb[s:e].copy_((bi * (2.0 * g_den[s:e].reshape(shape))).sub_(d))
+                else:
+                    gb[s:e].copy_(d.neg_())
+        return ga, gb, None
+
+
+def squared_norms(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image ``(sum((a - b)^2), sum(b^2))`` in fp32 or wider, differentiable in ``a`` and ``b``.
+
+    On a CPU one image at a time (see :class:`_SquaredNorms`); on other devices in one call.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"squared_norms: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+    chunk = 1 if a.device.type == "cpu" else max(1, a.shape[0])
+    return _SquaredNorms.apply(a, b, chunk)
+
+
 def _gan_log_term(logit: torch.Tensor, mode: str) -> torch.Tensor:
     logit = _at_least_fp32(logit)
     if mode == "paper":
@@ -253,10 +314,8 @@ class SemanticLoss(LossTerm):
             current, target = feat_g, feat_composite
         total = None
         for name, w in zip(self.layers, self.layer_weights):
-            a, b = _at_least_fp32(current[name]), _at_least_fp32(target[name])
-            num = (a - b).square().flatten(1).sum(1)
-            den = b.square().flatten(1).sum(1).clamp_min(self.eps)
-            term = w * (num / den)
+            num, den = squared_norms(current[name], target[name])
+            term = w * (num / den.clamp_min(self.eps))
             total = term if total is None else total + term
         return total
 
