@@ -11,7 +11,8 @@
 # (except SIGKILL, which no trap can catch). Before pausing, it waits (QUIET_WAIT_S, default 900 s)
 # until no other process uses more than 15% of a CPU (benchmarks/speed/busy.py), since other
 # people's jobs are not paused. The paused PIDs and the load average before pausing
-# are passed to run.py, which records them in the JSON.
+# are passed to run.py, which records them in the JSON. QUIET_SCRIPT runs another script of the
+# suite instead of run.py (e.g. benchmarks/speed/tree_ab.py), with the same --threads 2.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-.venv/bin/python}  # the README install: a .venv at the repo root
@@ -69,10 +70,10 @@ else
 fi
 
 SPEED_PAUSED="$(IFS=';'; echo "${desc[*]:-}")" SPEED_LOADAVG_BEFORE_PAUSE="$load_before" \
-  timeout --signal=INT "$LIMIT" "$PY" benchmarks/speed/run.py --threads 2 "$@" &
+  timeout --signal=INT "$LIMIT" "$PY" "${QUIET_SCRIPT:-benchmarks/speed/run.py}" --threads 2 "$@" &
 child=$!
 wait "$child"
 status=$?
 child=""
-echo "[quiet.sh] run.py exited with $status; load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "[quiet.sh] ${QUIET_SCRIPT:-run.py} exited with $status; load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 exit "$status"
