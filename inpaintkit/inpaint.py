@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .losses import LossSpec
 
 __all__ = ["InpaintConfig", "InpaintError", "inpaint", "load_image_batch", "resolve_losses",
-           "resolve_loss_spec", "search_seed_for"]
+           "resolve_loss_spec", "search_seed_for", "INPAINT_PRESETS", "inpaint_preset_options"]
 
 
 class InpaintError(ValueError):
@@ -55,7 +55,8 @@ class InpaintConfig:
             (:func:`~inpaintkit.utils.per_image_seed`).
         mask_polarity: a PNG mask's convention: ``known`` (white = known pixel, the default) or
             ``hole`` (white = hole, as LaMa and most tools).
-        losses: loss spec; default ``context,prior``, or all five terms with a classifier.
+        losses: loss spec; default ``context,prior``, or with a classifier ``--preset best``'s
+            ``context,prior,sem[known]=auto:1`` (before 2026-12-05: all five terms).
             Omitted weights take the defaults for the mask
             (:func:`~inpaintkit._presets.default_weights_for_mask`), as in ``bench``.
         classifier: classifier checkpoint for ``sem``/``cat``.
@@ -94,6 +95,26 @@ class InpaintConfig:
     save_all: bool = False
     batch_size: int | None = None
     overwrite: bool = False
+
+
+#: The ``bench`` presets ``inpaint --preset`` takes: their search settings and loss set.
+INPAINT_PRESETS = ("best", "fast")
+
+
+def inpaint_preset_options(name: str) -> dict:
+    """The :class:`InpaintConfig` fields of a ``bench`` preset (``best`` or ``fast``): the loss set
+    and the search settings (optimizer, lr, iterations, restarts and how they are reduced, blend).
+
+    ``InpaintConfig(gan=..., image=..., out=..., **inpaint_preset_options("best"))`` runs the
+    search of ``inpaintkit bench --preset best``; pass a field after it to override one.
+    """
+    from ._presets import get_preset
+
+    if name not in INPAINT_PRESETS:
+        raise InpaintError(f"unknown inpaint preset {name!r}; choose from {', '.join(INPAINT_PRESETS)}")
+    opts = get_preset(name).options
+    keys = ("optimizer", "iters", "lr", "restarts", "restart_reduce", "blend")
+    return {"losses": opts["losses"][0], **{k: opts[k] for k in keys}}
 
 
 def search_seed_for(seed: int, index: int, mask: str = "center", restart: int = 0) -> int:
@@ -152,7 +173,9 @@ def resolve_loss_spec(losses: str | None, mask: str, has_classifier: bool) -> Lo
     from ._presets import default_weights_for_mask
     from .losses import LossSpec
 
-    spec = losses or ("context,prior,inpaint,sem,cat" if has_classifier else "context,prior")
+    from ._presets import BEST
+
+    spec = losses or (BEST if has_classifier else "context,prior")
     return LossSpec.parse(spec, defaults=default_weights_for_mask(mask))
 
 

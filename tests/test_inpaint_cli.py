@@ -115,16 +115,46 @@ def test_inpaint_with_a_classifier(tiny_checkpoint, tmp_path):
     classifiers.save_classifier(ckpt, model, "googlenet_tiny", cfg)
     img = _write_image(tmp_path / "x.png", 32, 32)
     res = _run(["inpaint", "--gan", tiny_checkpoint, "--image", img, "--out", tmp_path / "o.png",
-                "--iters", 3, "--classifier", ckpt])
+                "--iters", 3, "--classifier", ckpt, "--losses", "context,prior,inpaint,sem,cat"])
     assert "sem[layers=inception3b+inception4b]=150,cat=8" in res.output
     rec = json.loads((tmp_path / "o.json").read_text())
     assert set(rec["images"][0]["losses"]) == {"total", "context", "prior", "inpaint", "sem", "cat"}
+    # with a classifier and no --losses: --preset best's loss set; --preset best: its search too
+    for extra, name in (([], "d.png"), (["--preset", "best"], "b.png")):
+        res = _run(["inpaint", "--gan", tiny_checkpoint, "--image", img, "--out", tmp_path / name,
+                    "--iters", 3, "--classifier", ckpt, *extra])
+        assert "sem[known" in res.output and "=auto:1" in res.output and "cat" not in res.output
+        rec = json.loads((tmp_path / name).with_suffix(".json").read_text())
+        assert set(rec["images"][0]["losses"]) == {"total", "context", "prior", "sem"}
+    assert rec["search"]["iters"] == 3  # explicit options win over the preset
+    assert rec["search"]["restarts"] == 4 and rec["search"]["restart_reduce"] == "mean"
+    assert rec["search"]["lr"] == 0.03 and rec["search"]["optimizer"] == "adam"
     # a classifier for another image size is refused
     cfg64 = dict(cfg, image_size=64)
     classifiers.save_classifier(tmp_path / "clf64.pt", model, "googlenet_tiny", cfg64)
     res = _run(["inpaint", "--gan", tiny_checkpoint, "--image", img, "--out", tmp_path / "p.png",
                 "--iters", 1, "--classifier", tmp_path / "clf64.pt"], ok=False)
     assert res.exit_code != 0 and "64x64" in res.output
+
+
+def test_inpaint_fast_preset_and_best_without_a_classifier(tiny_checkpoint, tmp_path):
+    from inpaintkit.inpaint import InpaintError, inpaint_preset_options
+
+    img = _write_image(tmp_path / "x.png", 32, 32)
+    _run(["inpaint", "--gan", tiny_checkpoint, "--image", img, "--out", tmp_path / "f.png",
+          "--preset", "fast", "--iters", 2])
+    rec = json.loads((tmp_path / "f.json").read_text())
+    assert rec["losses"] == "context[weighted]=1,prior[paper]=0.003"
+    assert (rec["search"]["iters"], rec["search"]["restarts"], rec["search"]["restart_reduce"]) == (2, 4, "mean")
+    res = _run(["inpaint", "--gan", tiny_checkpoint, "--image", img, "--out", tmp_path / "b.png",
+                "--preset", "best"], ok=False)
+    assert res.exit_code != 0 and "--preset best needs --classifier" in res.output
+    assert not (tmp_path / "b.png").exists()
+    assert inpaint_preset_options("fast") == {"losses": "context,prior", "optimizer": "adam", "iters": 100,
+                                              "lr": 0.03, "restarts": 4, "restart_reduce": "mean",
+                                              "blend": "poisson"}
+    with pytest.raises(InpaintError, match="unknown inpaint preset"):
+        inpaint_preset_options("paper-table1")
 
 
 @pytest.mark.parametrize("extra, message", [

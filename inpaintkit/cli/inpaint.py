@@ -24,20 +24,25 @@ from ._options import (
 @click.option("--mask-polarity", type=click.Choice(["known", "hole"]), default="known",
               show_default=True, help="A PNG --mask: known = white is known; hole = white is the "
                                       "hole (LaMa's convention).")
+@click.option("--preset", type=click.Choice(["best", "fast"]), default=None,
+              help="The search of bench's preset: best = context,prior,sem[known]=auto:1 (needs "
+                   "--classifier), fast = context,prior; both Adam lr 0.03, 100 iterations, 4 "
+                   "restarts averaged (explicit options win).")
 @click.option("--losses", default=None, help="Loss spec, e.g. context,prior=0.003,sem=1e5,cat=1e6 "
-              "(inpaintkit losses). [default: context,prior; all five with --classifier]")
+              "(inpaintkit losses). [default: context,prior; context,prior,sem[known]=auto:1 with "
+              "--classifier]")
 @click.option("--classifier", default=None, type=click.Path(dir_okay=False),
               help="Classifier checkpoint for the sem/cat losses.")
-@click.option("--iters", default=1500, show_default=True, type=click.IntRange(0))
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
+@click.option("--iters", default=None, type=click.IntRange(0), help="Search iterations. [default: 1500]")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help="[default: adam]")
 @click.option("--lr", default=None, type=float, callback=check_lr,
               help="Search learning rate. [default: 0.01]")
-@click.option("--restarts", default=1, show_default=True, type=click.IntRange(1),
-              help="Random initialisations per image; the best is kept.")
-@click.option("--restart-reduce", type=click.Choice(RESTART_REDUCTIONS), default="best",
-              show_default=True, help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
-                   "(higher PSNR, softer).")
-@click.option("--blend", type=click.Choice(BLENDS), default="poisson", show_default=True)
+@click.option("--restarts", default=None, type=click.IntRange(1),
+              help="Random initialisations per image. [default: 1]")
+@click.option("--restart-reduce", type=click.Choice(RESTART_REDUCTIONS), default=None,
+              help="best: the lowest-loss restart's fill; mean: the mean of the restarts' fills "
+                   "(higher PSNR, softer). [default: best]")
+@click.option("--blend", type=click.Choice(BLENDS), default=None, help="[default: poisson]")
 @precision_option(default="auto", help="bf16: the search's networks under bfloat16 autocast; auto: bf16 "
                   "where it is native (CUDA, AVX512-BF16/AMX CPUs), else fp32.")
 @click.option("--batch-size", default=None, type=click.IntRange(1),
@@ -51,24 +56,29 @@ from ._options import (
               help="Output image (e.g. out.png) for one image, or a folder.")
 @click.option("--overwrite", is_flag=True,
               help="Replace existing files at the output paths that an earlier inpaint did not write.")
-def inpaint_cmd(gan, image, mask, mask_polarity, losses, classifier, iters, optimizer, lr, restarts, restart_reduce,
-                blend, precision, batch_size, save_all, threads, seed, device, out, overwrite) -> None:
+def inpaint_cmd(gan, image, mask, mask_polarity, preset, losses, classifier, iters, optimizer, lr, restarts,
+                restart_reduce, blend, precision, batch_size, save_all, threads, seed, device, out,
+                overwrite) -> None:
     """Inpaint an image (or a folder of images) with a trained GAN by latent search."""
     import torch
 
-    from ..inpaint import InpaintConfig, InpaintError, inpaint
+    from ..inpaint import InpaintConfig, InpaintError, inpaint, inpaint_preset_options
     from ..losses import LossSpecError
     from ..masks import MaskError
     from ..models import CheckpointError
 
     if threads:
         torch.set_num_threads(threads)
+    if preset == "best" and classifier is None and losses is None:
+        raise click.UsageError("--preset best needs --classifier (its loss has sem[known]); "
+                               "--preset fast is the same search without it")
+    given = {"losses": losses, "iters": iters, "optimizer": optimizer, "lr": lr, "restarts": restarts,
+             "restart_reduce": restart_reduce, "blend": blend}
+    options = {**(inpaint_preset_options(preset) if preset else {}),
+               **{k: v for k, v in given.items() if v is not None}}
     cfg = InpaintConfig(gan=gan, image=image, out=out, mask=mask, mask_polarity=mask_polarity,
-                        losses=losses, classifier=classifier,
-                        iters=iters, optimizer=optimizer, lr=lr, restarts=restarts,
-                        restart_reduce=restart_reduce, blend=blend, precision=precision,
-                        seed=seed, device=device, save_all=save_all, batch_size=batch_size,
-                        overwrite=overwrite)
+                        classifier=classifier, precision=precision, seed=seed, device=device,
+                        save_all=save_all, batch_size=batch_size, overwrite=overwrite, **options)
     try:
         inpaint(cfg, progress=True, echo=click.echo)
     except (InpaintError, LossSpecError, MaskError, KeyError) as e:
