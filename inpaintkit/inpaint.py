@@ -170,10 +170,8 @@ def load_image_batch(paths: list[Path], size: int) -> tuple[torch.Tensor, list[s
 def resolve_loss_spec(losses: str | None, mask: str, has_classifier: bool) -> LossSpec:
     """The loss spec used, parsed once: the default set when none is given, the mask's default
     weights for the terms it gives none."""
-    from ._presets import default_weights_for_mask
+    from ._presets import BEST, default_weights_for_mask
     from .losses import LossSpec
-
-    from ._presets import BEST
 
     spec = losses or (BEST if has_classifier else "context,prior")
     return LossSpec.parse(spec, defaults=default_weights_for_mask(mask))
