@@ -3,7 +3,7 @@
     python benchmarks/results/paper-table1/collect.py --runs runs --out benchmarks/results/paper-table1
 
 For every run of ``run.sh`` found under ``--runs`` (``p1-paper-table1``, ``p1-best``,
-``p1-best-sem``, ``p1-tune-*``) it (re)draws the report from the rows (``inpaintkit.report.make_report``) and copies
+``p1-best-sem``, ``p1-paper-table1-300``, ``p1-tune-*``) it (re)draws the report from the rows (``inpaintkit.report.make_report``) and copies
 into ``OUT/<run>/``: ``rows.csv`` (one row per image, method and mask), ``meta.json`` (argv, resolved
 config, versions, commit, machine), the report tables (``table.md/.csv/.tex``) and the figures that
 show no pixels (loss curves, PSNR distributions). The qualitative grids and output images show
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-RUNS = ("p1-paper-table1", "p1-best", "p1-best-sem")
+RUNS = ("p1-paper-table1", "p1-best", "p1-best-sem", "p1-paper-table1-300")
 #: report files that hold no image content
 KEEP = ("table.md", "table.csv", "table.tex", "psnr_distribution.png")
 

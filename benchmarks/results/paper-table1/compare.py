@@ -1,12 +1,15 @@
 """Side-by-side tables for issue 8 from the rows of the runs made by ``run.sh``.
 
     python benchmarks/results/paper-table1/compare.py --runs runs --out benchmarks/results/paper-table1
+    python benchmarks/results/paper-table1/compare.py --runs benchmarks/results/paper-table1   # committed rows
 
 Writes ``OUT/comparison.md``: (1) our paper-table1 run next to the paper's published Table 1 (SPEC.md),
 by mask and metric; (2) every method on the same 100 test images (baselines, Yeh, the two
 classifier-loss variants, the best preset when its run exists), full-image and hole metrics and the
-independent evaluator's semantic accuracy; (3) the tuning sweep on images 100-131, which is what
-chose the best preset. All numbers are means over images computed here from ``rows.jsonl``.
+independent evaluator's semantic accuracy; (3) the paper's protocol with the calibrated weights at
+300 iterations on test images 0-31, when that run exists; (4) the tuning sweep on images 100-131,
+which is what chose the best preset. All numbers are means over images computed here from the rows
+(``rows.jsonl`` of a run directory, or the ``rows.csv`` committed here: either folder redraws it).
 """
 from __future__ import annotations
 
@@ -24,14 +27,23 @@ PAPER = {
     "left": {"im": (8.09, 0.56), "yeh": (6.85, 0.55), "w/o logits": (6.42, 0.55), "with logits": (6.73, 0.55)},
     "random:0.7": {"im": (8.41, 0.54), "yeh": (11.69, 0.65), "w/o logits": (11.41, 0.63), "with logits": (11.21, 0.60)},
 }
-LABELS = {"context,prior,inpaint,sem": "w/o logits", "context,prior,inpaint,sem,cat": "with logits"}
+LABELS = {"context,prior,inpaint,sem": "w/o logits", "context,prior,inpaint,sem,cat": "with logits",
+          # --preset paper-table1 since 2026-12-02: sem and cat weighted by gradient ratio
+          "context,prior,inpaint,sem=auto:0.3": "w/o logits",
+          "context,prior,inpaint,sem=auto:0.3,cat=auto:0.3": "with logits"}
 METRICS = [("psnr", "PSNR", 2), ("ssim", "SSIM", 3), ("psnr_hole", "PSNR hole", 2),
            ("ssim_hole", "SSIM hole", 3), ("psnr_overlay", "PSNR, not blended", 2),
            ("accuracy", "semantic acc. %", 1)]
 
 
 def load(run: Path, tag: str = "") -> pd.DataFrame:
-    df = pd.DataFrame(read_rows(run))
+    """A run's rows: ``rows.jsonl`` in a run directory, or the ``rows.csv`` copied into this folder."""
+    if (run / "rows.jsonl").exists():
+        df = pd.DataFrame(read_rows(run))
+    elif (run / "rows.csv").exists():
+        df = pd.read_csv(run / "rows.csv")
+    else:
+        raise SystemExit(f"no rows.jsonl or rows.csv in {run}")
     df = df[df["error"].isna() | (df["error"] == "")] if "error" in df else df
     df["label"] = df["method"].map(lambda m: tag + LABELS.get(m, m))
     df["accuracy"] = 100.0 * df["eval_correct"].astype(float) if "eval_correct" in df else float("nan")
@@ -116,7 +128,7 @@ def main() -> None:
     frames, labels = [paper], [lab for lab in ["im", "telea", "biharmonic", "yeh", "w/o logits", "with logits"]
                                if lab in set(paper["label"])]
     for name in ("p1-best", "p1-best-bestof4"):
-        if (runs / name / "rows.jsonl").exists():
+        if (runs / name / "rows.jsonl").exists() or (runs / name / "rows.csv").exists():
             best = load(runs / name, tag=("best: " if name == "p1-best" else "best, fill of the best restart: "))
             best = best[best["method_kind"] != "baseline"] if frames else best
             frames.append(best)
@@ -124,7 +136,18 @@ def main() -> None:
     parts.append(headline(pd.concat(frames), masks))
     parts.append(table(pd.concat(frames), masks, labels, "All methods on the same 100 test images "
                        "(first 100 of val.npz)"))
-    tunes = [load(d) for d in sorted(runs.glob("p1-tune*")) if (d / "rows.jsonl").exists()]
+    p300 = runs / "p1-paper-table1-300"
+    if (p300 / "rows.jsonl").exists() or (p300 / "rows.csv").exists():
+        df = load(p300)
+        labels300 = [lab for lab in ["im", "telea", "ce", "yeh", "w/o logits", "with logits"]
+                     if lab in set(df["label"])]
+        n = df.groupby("mask")["image_id"].nunique()
+        parts.append(table(df, [m for m in PAPER if m in set(df["mask"])], labels300,
+                           f"The paper's protocol with the calibrated weights (sem, cat at auto:0.3), "
+                           f"300 Nesterov iterations, test images 0-{int(df['image_id'].max())} "
+                           f"({n.min()}-{n.max()} per mask), bf16"))
+    tunes = [load(d) for d in sorted(runs.glob("p1-tune*"))
+             if (d / "rows.jsonl").exists() or (d / "rows.csv").exists()]
     if tunes:
         tune = pd.concat(tunes)
         search = tune["method_kind"] != "baseline"
