@@ -12,12 +12,7 @@
 # without its classifier term, about a tenth of the time), PRECISION (auto), CLASSIFIER (the recipe
 # GoogLeNet, used only if the preset has a classifier term), SHARD (I/N, then inpaintkit merge),
 # OMP_NUM_THREADS (1).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
-M=benchmarks/models/stanford-cars-64
-IK=${INPAINTKIT:-.venv/bin/inpaintkit}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+source "$(dirname "$0")/../_env.sh"
 out=$1
 shift
 for gan in "$@"; do

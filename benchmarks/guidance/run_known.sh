@@ -13,13 +13,8 @@
 # INPAINTKIT (default .venv/bin/inpaintkit), OMP_NUM_THREADS (default 1), PRECISION (default fp32,
 # as the committed known/ rows; bf16 where it is native, validated in benchmarks/results/precision/),
 # RESTARTS (default 1), REDUCE (default best).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
-M=benchmarks/models/stanford-cars-64
-IK=${INPAINTKIT:-.venv/bin/inpaintkit}
+source "$(dirname "$0")/../_env.sh"
 CLASSIFIER=${CLASSIFIER:-runs/classifier-googlenet-masked/best.pt}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=$1 start=$2 n=$3 shard=${4:-all}
 shift 4 || shift $#
 losses=()

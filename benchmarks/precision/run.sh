@@ -10,12 +10,7 @@
 # then  python benchmarks/precision/compare.py runs/precision/fp32 runs/precision/bf16 --out benchmarks/results/precision
 # Env: INPAINTKIT (default .venv/bin/inpaintkit), OMP_NUM_THREADS (default 1), START (100), N (32),
 # MASKS (default center,left,random:0.7).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-DATA=${INPAINTKIT_DATA:-../shared/data/stanford-cars-64}
-M=benchmarks/models/stanford-cars-64
-IK=${INPAINTKIT:-.venv/bin/inpaintkit}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+source "$(dirname "$0")/../_env.sh"
 out=$1 precision=$2
 shift 2
 losses=()
