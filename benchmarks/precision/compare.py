@@ -78,7 +78,7 @@ def table(res: list[dict], meta: dict) -> str:
         "# bf16 against fp32 in the latent search (Stanford Cars models)", "",
         f"Rows: `rows.jsonl` ({meta['n_rows']} rows; runs {', '.join(meta['labels'])}). Made by "
         "`benchmarks/precision/run.sh` and `python benchmarks/precision/compare.py "
-        f"{meta['command']} --out benchmarks/results/precision`.",
+        f"{meta['command']} --out {meta.get('out', 'benchmarks/results/precision')}`.",
         "",
         f"Reference: `{meta['labels'][0]}`. CPU: {meta['cpu']}. Acceptance (issue 19): |mean hole-PSNR "
         f"difference| <= {PSNR_TOL} dB and evaluator correct counts within {ACC_TOL} images, per mask.", "",
@@ -96,8 +96,8 @@ def table(res: list[dict], meta: dict) -> str:
             f"{r['mcnemar_p']:.2g} | {r['changed_predictions']} | {r['seconds_ref']:.2f} | {r['seconds']:.2f} | "
             f"{'yes' if r['passes'] else '**no**'} |")
     lines += ["", "`s/image` is the row's share of its batch's search time (batch 16, 100 iterations, the other "
-              "core busy with a training run), so speed ratios here are indicative; `benchmarks/results/"
-              "speed-avx512.md` has the controlled timings.", ""]
+              "core busy with a training run), so speed ratios here are indicative; the speed suite's "
+              "`benchmarks/results/speed*.md` have the controlled timings.", ""]
     return "\n".join(lines)
 
 
@@ -144,7 +144,7 @@ def main() -> None:
     (args.out / "summary.json").write_text(json.dumps({"cpu": cpu, "labels": labels, "command": command,
                                                       "comparisons": res}, indent=1) + "\n")
     (args.out / "table.md").write_text(table(res, {"n_rows": len(rows), "cpu": cpu, "labels": labels,
-                                                   "command": command}))
+                                                   "command": command, "out": str(args.out)}))
     print((args.out / "table.md").read_text())
 
 
