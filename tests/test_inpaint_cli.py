@@ -157,6 +157,16 @@ def test_inpaint_fast_preset_and_best_without_a_classifier(tiny_checkpoint, tmp_
         inpaint_preset_options("paper-table1")
 
 
+def test_inpaint_cli_preset_choices_are_inpaint_presets():
+    """The CLI lists the presets literally (inpaintkit.inpaint imports torch, the CLI module must
+    not): the two lists must not drift apart."""
+    from inpaintkit.cli.inpaint import inpaint_cmd
+    from inpaintkit.inpaint import INPAINT_PRESETS
+
+    (opt,) = [p for p in inpaint_cmd.params if p.name == "preset"]
+    assert tuple(opt.type.choices) == INPAINT_PRESETS
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--losses", "context,nope"], "unknown loss 'nope'"),
     (["--losses", "context,prior=-1"], "finite number >= 0"),

@@ -24,6 +24,7 @@ from ._options import (
 @click.option("--mask-polarity", type=click.Choice(["known", "hole"]), default="known",
               show_default=True, help="A PNG --mask: known = white is known; hole = white is the "
                                       "hole (LaMa's convention).")
+# inpaintkit.inpaint.INPAINT_PRESETS, written out: that module imports torch (a test keeps them equal)
 @click.option("--preset", type=click.Choice(["best", "fast"]), default=None,
               help="The search of bench's preset: best = context,prior,sem[known]=auto:1 (needs "
                    "--classifier), fast = context,prior; both Adam lr 0.03, 100 iterations, 4 "
