@@ -36,6 +36,10 @@ METRICS = [("psnr", "PSNR", 2), ("ssim", "SSIM", 3), ("psnr_hole", "PSNR hole", 
            ("accuracy", "semantic acc. %", 1)]
 
 
+def has_rows(run: Path) -> bool:
+    return (run / "rows.jsonl").exists() or (run / "rows.csv").exists()
+
+
 def load(run: Path, tag: str = "") -> pd.DataFrame:
     """A run's rows: ``rows.jsonl`` in a run directory, or the ``rows.csv`` copied into this folder."""
     if (run / "rows.jsonl").exists():
@@ -128,7 +132,7 @@ def main() -> None:
     frames, labels = [paper], [lab for lab in ["im", "telea", "biharmonic", "yeh", "w/o logits", "with logits"]
                                if lab in set(paper["label"])]
     for name in ("p1-best", "p1-best-bestof4"):
-        if (runs / name / "rows.jsonl").exists() or (runs / name / "rows.csv").exists():
+        if has_rows(runs / name):
             best = load(runs / name, tag=("best: " if name == "p1-best" else "best, fill of the best restart: "))
             best = best[best["method_kind"] != "baseline"] if frames else best
             frames.append(best)
@@ -137,7 +141,7 @@ def main() -> None:
     parts.append(table(pd.concat(frames), masks, labels, "All methods on the same 100 test images "
                        "(first 100 of val.npz)"))
     p300 = runs / "p1-paper-table1-300"
-    if (p300 / "rows.jsonl").exists() or (p300 / "rows.csv").exists():
+    if has_rows(p300):
         df = load(p300)
         labels300 = [lab for lab in ["im", "telea", "ce", "yeh", "w/o logits", "with logits"]
                      if lab in set(df["label"])]
@@ -146,8 +150,7 @@ def main() -> None:
                            f"The paper's protocol with the calibrated weights (sem, cat at auto:0.3), "
                            f"300 Nesterov iterations, test images 0-{int(df['image_id'].max())} "
                            f"({n.min()}-{n.max()} per mask), bf16"))
-    tunes = [load(d) for d in sorted(runs.glob("p1-tune*"))
-             if (d / "rows.jsonl").exists() or (d / "rows.csv").exists()]
+    tunes = [load(d) for d in sorted(runs.glob("p1-tune*")) if has_rows(d)]
     if tunes:
         tune = pd.concat(tunes)
         search = tune["method_kind"] != "baseline"
