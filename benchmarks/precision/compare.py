@@ -127,7 +127,10 @@ def main() -> None:
     if args.rows:
         rows = read_rows(args.rows)
         labels = list(dict.fromkeys(r["run"] for r in rows))
-        cpu = args.cpu or json.loads((args.out / "summary.json").read_text())["cpu"]
+        summary = args.out / "summary.json"
+        if not args.cpu and not summary.is_file():
+            ap.error(f"--rows: {summary} does not exist, so the CPU of the runs is unknown; give it with --cpu")
+        cpu = args.cpu or json.loads(summary.read_text())["cpu"]
     else:
         pairs = [s.split("=", 1) for s in args.runs]
         if len(pairs) < 2 or any(len(p) != 2 for p in pairs):
@@ -139,8 +142,9 @@ def main() -> None:
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         tmp.replace(args.out / "rows.jsonl")
     res = compare(rows, labels)
+    previous = args.out / "summary.json"
     command = (" ".join(args.runs) if args.runs
-               else json.loads((args.out / "summary.json").read_text()).get("command", ""))
+               else json.loads(previous.read_text()).get("command", "") if previous.is_file() else f"--rows {args.rows}")
     (args.out / "summary.json").write_text(json.dumps({"cpu": cpu, "labels": labels, "command": command,
                                                       "comparisons": res}, indent=1) + "\n")
     (args.out / "table.md").write_text(table(res, {"n_rows": len(rows), "cpu": cpu, "labels": labels,
