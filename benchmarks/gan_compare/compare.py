@@ -3,10 +3,12 @@
     python benchmarks/gan_compare/compare.py OUT/gan-stanford-cars-64 OUT/gan-v2 \
         --names old,new --reference old --out benchmarks/results/gan-compare/table.md
 
-The search rows of each run are labelled ``best (NAME)``; the baselines (the same in every run,
-checked) keep their names. Every method is compared with ``best (REFERENCE)`` on the same images
-and masks (:mod:`benchmarks.guidance.analyze`: paired hole-PSNR difference with its 95% CI, exact
-McNemar on the evaluator's top-1), and each generator's search with Telea, per mask.
+The search rows of each run are labelled ``PRESET (NAME)``: ``--presets`` gives the preset each run
+used (default ``best`` for every run), so runs of ``PRESET=fast`` can sit beside ``best`` ones of the
+same generator. The baselines (the same in every run, checked) keep their names. Every method is
+compared with the reference (a label, or a name for ``best (NAME)``) on the same images and masks
+(:mod:`benchmarks.guidance.analyze`: paired hole-PSNR difference with its 95% CI, exact McNemar on
+the evaluator's top-1), and each search with Telea, per mask.
 """
 from __future__ import annotations
 
@@ -22,26 +24,26 @@ analyze = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(analyze)
 
 
-def load(runs: list[str], names: list[str]) -> pd.DataFrame:
+def load(runs: list[str], labels: list[str]) -> pd.DataFrame:
     frames = []
-    for run, name in zip(runs, names):
+    for run, label in zip(runs, labels):
         rows = pd.read_json(Path(run) / "rows.jsonl", lines=True)
         search = rows.method_kind == "search"
-        rows.loc[search, "method"] = f"best ({name})"
+        rows.loc[search, "method"] = label
         frames.append(rows)
     rows = pd.concat(frames, ignore_index=True)
     return analyze.drop_repeats(rows)  # the baselines' rows, identical in every run
 
 
-def versus_telea(rows: pd.DataFrame, names: list[str]) -> str:
-    """Each generator's search against Telea, per mask: mean hole-PSNR difference [95% CI]."""
+def versus_telea(rows: pd.DataFrame, labels: list[str]) -> str:
+    """Each search against Telea, per mask: mean hole-PSNR difference [95% CI]."""
     telea = rows[rows.method == "telea"].set_index(["mask", "image_id"])
-    lines = ["| mask | " + " | ".join(f"best ({n}) - telea, hole PSNR" for n in names) + " |",
-             "|---|" + "---|" * len(names)]
+    lines = ["| mask | " + " | ".join(f"{lab} - telea, hole PSNR" for lab in labels) + " |",
+             "|---|" + "---|" * len(labels)]
     for mask in dict.fromkeys(rows["mask"]):
         cells = []
-        for n in names:
-            s = rows[(rows.method == f"best ({n})") & (rows["mask"] == mask)].set_index(["mask", "image_id"])
+        for lab in labels:
+            s = rows[(rows.method == lab) & (rows["mask"] == mask)].set_index(["mask", "image_id"])
             s = s[s.index.isin(telea.index)]
             cells.append(analyze.delta_ci(s.psnr_hole.to_numpy() - telea.loc[s.index].psnr_hole.to_numpy()))
         lines.append(f"| {mask} | " + " | ".join(cells) + " |")
@@ -52,14 +54,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="run folders of benchmarks/gan_compare/run.sh")
     ap.add_argument("--names", required=True, help="one short name per run, comma-separated")
-    ap.add_argument("--reference", required=True, help="the name every other generator is compared with")
+    ap.add_argument("--presets", default="", help="the preset of each run, comma-separated (default: best)")
+    ap.add_argument("--reference", required=True,
+                    help="what every other search is compared with: a label such as 'fast (new)', or a name for 'best (NAME)'")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     names = args.names.split(",")
-    if len(names) != len(args.runs) or args.reference not in names:
-        raise SystemExit("--names needs one name per run, and --reference must be one of them")
-    rows = load(args.runs, names)
-    text = (analyze.tables(rows, f"best ({args.reference})") + "\n" + versus_telea(rows, names))
+    presets = args.presets.split(",") if args.presets else ["best"] * len(names)
+    if len(names) != len(args.runs) or len(presets) != len(args.runs):
+        raise SystemExit("--names (and --presets, if given) need one entry per run")
+    labels = [f"{p} ({n})" for p, n in zip(presets, names)]
+    if len(set(labels)) != len(labels):
+        raise SystemExit(f"two runs have the same label: {labels}; give each run its own name or preset")
+    reference = args.reference if args.reference in labels else f"best ({args.reference})"
+    if reference not in labels:
+        raise SystemExit(f"--reference {args.reference!r} is none of the runs' labels {labels}")
+    rows = load(args.runs, labels)
+    text = (analyze.tables(rows, reference) + "\n" + versus_telea(rows, labels))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
