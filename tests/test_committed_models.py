@@ -14,8 +14,9 @@ from inpaintkit.models import load_gan
 M = Path(__file__).resolve().parents[1] / "benchmarks" / "models" / "stanford-cars-64"
 
 
-def test_gan_loads_as_dcgan_64():
-    g, d, ckpt = load_gan(M / "gan-stanford-cars-64.pt")
+@pytest.mark.parametrize("name", ["gan-stanford-cars-64.pt", "gan-stanford-cars-64-v2.pt"])
+def test_gan_loads_as_dcgan_64(name):
+    g, d, ckpt = load_gan(M / name)
     assert ckpt["arch"] == "dcgan_64" and ckpt["config"]["ngf"] == 64
     with torch.no_grad():
         x = g(torch.zeros(2, 100))
