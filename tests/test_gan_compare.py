@@ -20,7 +20,8 @@ def _run_dir(tmp_path: Path, name: str, search_psnr: list[float]) -> Path:
         base = {"image_id": 100 + i, "mask": "center", "error": "", "seconds": 1.0, "eval_correct_gt": True,
                 "ssim_hole": 0.5, "z_clip": 0.0}
         rows.append({**base, "method": "telea", "method_kind": "baseline", "psnr_hole": 10.0, "eval_correct": False})
-        rows.append({**base, "method": "search", "method_kind": "search", "psnr_hole": p, "eval_correct": True})
+        rows.append({**base, "method": "search", "method_kind": "search", "psnr_hole": p, "eval_correct": True,
+                     "loss_context": 20.0 - p})
     (d / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return d
 
@@ -48,6 +49,8 @@ def test_labels_pair_runs_with_the_reference_and_with_telea(runs):
     assert "+0.50 [" in fast
     telea = next(x for x in text.splitlines() if x.startswith("| center | +"))
     assert telea.split("|")[2].strip().startswith("+2.00")  # best (old) - telea
+    fit = next(x for x in text.splitlines() if x.startswith("| center | 8.0"))
+    assert fit.split("|")[3].strip() == "6.5 (3 of 3)"  # best (new) fits the context better on every image
 
 
 def test_a_label_can_be_the_reference(runs):

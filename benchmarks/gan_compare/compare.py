@@ -50,6 +50,25 @@ def versus_telea(rows: pd.DataFrame, labels: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def context_fit(rows: pd.DataFrame, labels: list[str], reference: str) -> str:
+    """How well each search fits the known pixels: the median final ``context`` loss per mask, and on
+    how many images it is below the reference's. A generator that covers fewer real images fits the
+    context worse, whatever its samples look like."""
+    search = rows[rows.method.isin(labels)].set_index(["mask", "image_id"])
+    lines = ["| mask | " + " | ".join(f"{lab}: median context loss (below {reference} on)" for lab in labels) + " |",
+             "|---|" + "---|" * len(labels)]
+    for mask in dict.fromkeys(rows["mask"]):
+        ref = search[search.method == reference].loc[mask].loss_context
+        cells = []
+        for lab in labels:
+            c = search[search.method == lab].loc[mask].loss_context
+            c = c[c.index.isin(ref.index)]
+            below = "" if lab == reference else f" ({int((c < ref.loc[c.index]).sum())} of {len(c)})"
+            cells.append(f"{c.median():.1f}{below}")
+        lines.append(f"| {mask} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="run folders of benchmarks/gan_compare/run.sh")
@@ -70,7 +89,8 @@ def main() -> None:
     if reference not in labels:
         raise SystemExit(f"--reference {args.reference!r} is none of the runs' labels {labels}")
     rows = load(args.runs, labels)
-    text = (analyze.tables(rows, reference) + "\n" + versus_telea(rows, labels))
+    text = (analyze.tables(rows, reference) + "\n" + versus_telea(rows, labels) + "\n"
+            + context_fit(rows, labels, reference))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
