@@ -72,3 +72,18 @@ def test_bad_arguments_are_named(runs, names, presets, reference, message):
     r = _compare(*dirs, "--names", names, *(["--presets", presets] if presets else []), "--reference", reference,
                  "--out", str(out))
     assert r.returncode != 0 and message in r.stderr and not out.exists()
+
+
+def test_fit_table_pairs_each_generator_with_the_reference(tmp_path):
+    _run_dir(tmp_path, "old", [11.0, 12.0])  # context loss 9, 8
+    _run_dir(tmp_path, "19", [10.0, 12.5])   # context loss 10, 7.5: better on one image
+    out = tmp_path / "fit.md"
+    script = _SCRIPT.with_name("fit_table.py")
+    r = subprocess.run([sys.executable, str(script), str(tmp_path), "--reference", "old", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in out.read_text().splitlines() if x.startswith("| 19 |"))
+    assert "| 1 of 2 |" in line and line.rstrip().endswith("| -0.25 |")
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path), "--reference", "new", "--out", str(out)],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "none of the runs" in bad.stderr
