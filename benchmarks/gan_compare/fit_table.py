@@ -13,11 +13,21 @@ import pandas as pd
 
 
 def fit_rows(root: Path) -> dict[str, pd.DataFrame]:
-    runs = {}
-    for d in sorted(p for p in root.iterdir() if (p / "rows.jsonl").is_file()):
-        rows = pd.read_json(d / "rows.jsonl", lines=True)
-        runs[d.name] = rows[rows.method_kind == "search"].set_index(["mask", "image_id"]).sort_index()
-    return runs
+    """The search rows per generator: from ``root/rows.jsonl`` (every run's rows, with a ``run``
+    column), written from the run folders ``root/NAME/rows.jsonl`` when it is missing, so that a
+    results folder keeps one rows file and each run's ``meta.json``."""
+    combined = root / "rows.jsonl"
+    if not combined.is_file():
+        frames = [pd.read_json(d / "rows.jsonl", lines=True).assign(run=d.name)
+                  for d in sorted(p for p in root.iterdir() if (p / "rows.jsonl").is_file())]
+        if not frames:
+            raise SystemExit(f"no rows in {root}: neither rows.jsonl nor run folders with one")
+        tmp = combined.with_name("rows.jsonl.tmp")
+        pd.concat(frames, ignore_index=True).to_json(tmp, orient="records", lines=True)
+        tmp.replace(combined)
+    rows = pd.read_json(combined, lines=True, dtype={"run": str})
+    rows = rows[rows.method_kind == "search"]
+    return {name: r.set_index(["mask", "image_id"]).sort_index() for name, r in rows.groupby("run")}
 
 
 def table(runs: dict[str, pd.DataFrame], reference: str) -> str:
@@ -39,7 +49,8 @@ def table(runs: dict[str, pd.DataFrame], reference: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("root", type=Path, help="the OUT folder of fit.sh (one run folder per generator)")
+    ap.add_argument("root", type=Path, help="the OUT folder of fit.sh (one run folder per generator), or a "
+                    "folder with their combined rows.jsonl")
     ap.add_argument("--reference", required=True, help="the run folder name every generator is paired with")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
