@@ -124,13 +124,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    summary = args.out / "summary.json"
+    previous = json.loads(summary.read_text()) if summary.is_file() else {}
     if args.rows:
         rows = read_rows(args.rows)
         labels = list(dict.fromkeys(r["run"] for r in rows))
-        summary = args.out / "summary.json"
-        if not args.cpu and not summary.is_file():
+        if not args.cpu and "cpu" not in previous:
             ap.error(f"--rows: {summary} does not exist, so the CPU of the runs is unknown; give it with --cpu")
-        cpu = args.cpu or json.loads(summary.read_text())["cpu"]
+        cpu = args.cpu or previous["cpu"]
     else:
         pairs = [s.split("=", 1) for s in args.runs]
         if len(pairs) < 2 or any(len(p) != 2 for p in pairs):
@@ -142,10 +143,8 @@ def main() -> None:
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         tmp.replace(args.out / "rows.jsonl")
     res = compare(rows, labels)
-    previous = args.out / "summary.json"
-    command = (" ".join(args.runs) if args.runs
-               else json.loads(previous.read_text()).get("command", "") if previous.is_file() else f"--rows {args.rows}")
-    (args.out / "summary.json").write_text(json.dumps({"cpu": cpu, "labels": labels, "command": command,
+    command = " ".join(args.runs) if args.runs else previous.get("command", f"--rows {args.rows}")
+    summary.write_text(json.dumps({"cpu": cpu, "labels": labels, "command": command,
                                                       "comparisons": res}, indent=1) + "\n")
     (args.out / "table.md").write_text(table(res, {"n_rows": len(rows), "cpu": cpu, "labels": labels,
                                                    "command": command, "out": str(args.out)}))
