@@ -153,6 +153,31 @@ def test_fold_batchnorm_is_exact_where_it_applies():
     assert kinds.count(nn.BatchNorm2d) == 2 and kinds.count(_BatchNormAct) == 1
 
 
+def test_fused_inception_blocks_compute_the_same_values_and_gradients():
+    """torchvision's Inception blocks, folded, then their three 1x1 input convolutions stacked into
+    one: the same outputs and input gradients (in float64, so that max-pool near-ties cannot route
+    a gradient differently), and an unfolded block is left alone."""
+    from torchvision.models.googlenet import Inception
+
+    from inpaintkit.search._fast import _FusedInception, fuse_inception_branches
+
+    torch.manual_seed(0)
+    net = _randomise_bn(nn.Sequential(Inception(8, 4, 3, 5, 2, 3, 6), nn.ReLU(),
+                                      Inception(18, 2, 2, 3, 4, 5, 1))).double()
+    x = torch.randn(2, 8, 9, 7, dtype=torch.float64, requires_grad=True)
+    unfolded = copy.deepcopy(net)
+    assert fuse_inception_branches(unfolded) == 0  # BatchNorm still there: nothing to stack
+    fused = copy.deepcopy(net)
+    assert fold_batchnorm(fused) == 12 and fuse_inception_branches(fused) == 2
+    assert [type(m) for m in fused].count(_FusedInception) == 2
+    ref, out = net(x), fused(x)
+    torch.testing.assert_close(out, ref)
+    w = torch.randn(ref.shape, dtype=torch.float64)
+    (g_ref,) = torch.autograd.grad((ref * w).sum(), x)
+    (g_out,) = torch.autograd.grad((out * w).sum(), x)
+    torch.testing.assert_close(g_out, g_ref)
+
+
 def test_search_falls_back_when_folding_changes_the_output(tiny_gan, corrupted):
     """A block whose forward is bn(conv(x)), but whose owner calls its conv directly: the folded
     copy computes something else, the first-batch check catches it, and the search runs unfolded."""

@@ -115,20 +115,27 @@ class _SquaredNorms(torch.autograd.Function):
     feature map batch (63 MB for inception3b of 32 images), each page-faulted in on first touch.
     The search spent half of its five-term step in them on an AMX Xeon, where the convolutions
     themselves are fast (``benchmarks/results/speed-amx.md``). Here each image is done on its own
-    (``chunk`` images per call, 1 on a CPU), so the fp32 scratch stays small, in cache and reused;
-    the backward pass recomputes ``a - b`` the same way instead of keeping it.
+    (``chunk`` images per call, 1 on a CPU) in two fp32 scratch buffers allocated per call and
+    reused for every image, so that they stay in cache and are page-faulted in once (fresh buffers
+    per image cost a fifth of the step again: glibc hands such blocks back to the kernel when they
+    are freed), and the mixed bf16/fp32 arithmetic, slow on a CPU, is avoided. The backward pass recomputes ``a - b`` the same way instead of keeping it.
     """
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, b: torch.Tensor, chunk: int):  # noqa: D102
         ctx.save_for_backward(a, b)
         ctx.chunk = chunk
+        dims = tuple(range(1, a.dim()))
         num, den = [], []
         with torch.no_grad():
+            d_buf, b_buf = _scratch(a, b, chunk), _scratch(a, b, chunk)
             for s in range(0, a.shape[0], chunk):
-                ai, bi = _at_least_fp32(a[s:s + chunk]), _at_least_fp32(b[s:s + chunk])
-                num.append(torch.linalg.vector_norm((ai - bi).flatten(1), dim=1).square())
-                den.append(torch.linalg.vector_norm(bi.flatten(1), dim=1).square())
+                ai, bi = a[s:s + chunk], b[s:s + chunk]
+                d, bw = d_buf[:ai.shape[0]], b_buf[:ai.shape[0]]
+                bw.copy_(bi)
+                d.copy_(ai).sub_(bw)
+                num.append(torch.linalg.vector_norm(d, dim=dims).square())
+                den.append(torch.linalg.vector_norm(bw, dim=dims).square())
         return torch.cat(num), torch.cat(den)
 
     @staticmethod
@@ -138,22 +145,30 @@ class _SquaredNorms(torch.autograd.Function):
         ga = torch.empty_like(a) if need_a else None
         gb = torch.empty_like(b) if need_b else None
         shape = (-1,) + (1,) * (a.dim() - 1)
+        d_buf, b_buf = _scratch(a, b, ctx.chunk), _scratch(a, b, ctx.chunk)
         for s in range(0, a.shape[0], ctx.chunk):
             e = s + ctx.chunk
-            bi = _at_least_fp32(b[s:e])  # may be b itself: never written to
-            d = _at_least_fp32(a[s:e]) - bi  # a fresh tensor
-            if g_num is not None:
-                d.mul_(2.0 * g_num[s:e].reshape(shape))
+            ai, bi = a[s:e], b[s:e]
+            d, bw = d_buf[:ai.shape[0]], b_buf[:ai.shape[0]]
+            bw.copy_(bi)
+            if g_num is not None:  # d = 2 g_num (a - b) = grad_a
+                d.copy_(ai).sub_(bw).mul_(2.0 * g_num[s:e].reshape(shape))
             else:
                 d.zero_()
             if ga is not None:
                 ga[s:e].copy_(d)
             if gb is not None:
-                if g_den is not None:
-                    gb[s:e].copy_((bi * (2.0 * g_den[s:e].reshape(shape))).sub_(d))
-                else:
-                    gb[s:e].copy_(d.neg_())
+                if g_den is not None:  # d = grad_a - 2 g_den b = -grad_b
+                    d.addcmul_(bw, -2.0 * g_den[s:e].reshape(shape))
+                gb[s:e].copy_(d.neg_())
         return ga, gb, None
+
+
+def _scratch(a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
+    """An uninitialised fp32-or-wider buffer for ``chunk`` images of ``a``, in ``a``'s layout (the
+    reductions run in it: the inputs are promoted, not their difference rounded)."""
+    wide = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float32)
+    return torch.empty_like(a[:chunk], dtype=wide)
 
 
 def squared_norms(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

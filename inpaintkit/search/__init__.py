@@ -94,7 +94,9 @@ class SearchConfig:
             Numerically the same computation (only float round-off differs).
         fold_bn: fold eval-mode BatchNorm into the convolution it follows (in ``nn.Sequential``
             stacks and conv/bn pairs such as torchvision's ``BasicConv2d``), in the search's copy
-            of the networks. Exact up to float round-off; checked on the first batch.
+            of the networks; then stack the three 1x1 convolutions that read a torchvision
+            ``Inception`` block's input into one (:func:`~inpaintkit.search._fast.fuse_inception_branches`).
+            Exact up to float round-off; checked on the first batch.
         compile: ``torch.compile`` the loss evaluation (forward and backward). Pays only for long
             searches: compiling takes minutes on a small CPU (measured in ``benchmarks/speed``).
         feature_chunk: images per call of the classifier behind ``sem``/``cat`` (it sees ``G(z)``
