@@ -318,3 +318,37 @@ def test_feature_network_may_skip_the_logits(tiny_gan, tiny_feature_net, corrupt
     assert net.asked == [False, True]
     res = latent_search(g, d, y, mask, "context,sem", SearchConfig(iters=2), feature_net=net)
     assert torch.isfinite(res.total).all() and set(net.asked[2:]) == {False}
+
+
+def test_keep_freed_cpu_memory_is_applied_once_and_can_be_turned_off(monkeypatch):
+    import platform
+
+    import inpaintkit.utils.device as U
+
+    calls = []
+    monkeypatch.setattr(U, "_MALLOC_TUNED", None)
+    monkeypatch.setenv("INPAINTKIT_MALLOC_TUNING", "0")
+    assert U.keep_freed_cpu_memory() is False
+    monkeypatch.delenv("INPAINTKIT_MALLOC_TUNING")
+    assert U.keep_freed_cpu_memory() is False  # decided once per process
+    monkeypatch.setattr(U, "_MALLOC_TUNED", None)
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    if glibc:  # the real mallopt, counted
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        real = libc.mallopt
+        monkeypatch.setattr(ctypes, "CDLL", lambda name: type("L", (), {"mallopt": _Counted(real, calls)})())
+    assert U.keep_freed_cpu_memory() is glibc
+    assert U.keep_freed_cpu_memory() is glibc
+    assert len(calls) == (2 if glibc else 0)  # M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, once
+
+
+class _Counted:
+    def __init__(self, fn, calls):
+        self.fn, self.calls, self.argtypes, self.restype = fn, calls, None, None
+
+    def __call__(self, *args):
+        self.calls.append(args)
+        self.fn.argtypes, self.fn.restype = self.argtypes, self.restype
+        return self.fn(*args)

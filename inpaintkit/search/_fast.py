@@ -21,6 +21,7 @@ from torch import nn
 
 from ..losses import CompositeLoss, PreparedInputs
 from ..utils import warn_if_slow_bf16
+from ..utils.device import keep_freed_cpu_memory
 
 if TYPE_CHECKING:
     from . import SearchConfig
@@ -236,6 +237,8 @@ def loss_evaluator(loss: CompositeLoss, prepared: PreparedInputs, z: torch.Tenso
         one serves the no-grad evaluations.
     """
     bf16 = config.precision == "bf16"
+    if device.type == "cpu":  # the step's freed activations stay mapped for the next step
+        keep_freed_cpu_memory()
     chunk = config.feature_chunk_for(device)
     if bf16:
         warn_if_slow_bf16(device, "precision='bf16'")

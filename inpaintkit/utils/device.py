@@ -1,11 +1,12 @@
-"""Devices: resolving a ``--device`` string, whether bfloat16 is native there, and what
-``precision="auto"`` means on it."""
+"""Devices: resolving a ``--device`` string, whether bfloat16 is native there, what
+``precision="auto"`` means on it, and the CPU allocator setting the search runs with."""
 from __future__ import annotations
 
 import torch
 
 __all__ = ["DeviceError", "PRECISIONS", "resolve_device", "native_bf16", "auto_precision", "resolve_precision",
-           "warn_if_slow_bf16", "DEFAULT_BATCH", "CPU_FEATURE_BATCH", "default_batch_size"]
+           "warn_if_slow_bf16", "DEFAULT_BATCH", "CPU_FEATURE_BATCH", "default_batch_size",
+           "keep_freed_cpu_memory"]
 
 #: The numeric precisions of the search and the training commands. ``auto``: ``bf16`` where
 #: bfloat16 is native (:func:`native_bf16`), else ``fp32``.
@@ -109,3 +110,41 @@ def warn_if_slow_bf16(device: str | torch.device, what: str = "bf16") -> None:
                       f"native bfloat16 (no AVX512-BF16/AMX; torch reports "
                       f"{torch.backends.cpu.get_cpu_capability()}): it will be much slower than fp32. "
                       f"Use fp32 here.", RuntimeWarning, stacklevel=3)
+
+
+#: glibc's ``mallopt`` parameters (``<malloc.h>``).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MALLOC_TUNED: bool | None = None
+
+
+def keep_freed_cpu_memory() -> bool:
+    """Have glibc keep freed memory for reuse instead of handing it back to the kernel.
+
+    A CPU search step allocates and frees hundreds of MB of activations and gradients. With
+    glibc's defaults the larger blocks are ``mmap``-ed and given back on ``free``, so the next step
+    page-faults every page in again: about 0.7 GB per five-term step at batch 64, measured on a
+    2-core AMX Xeon (``benchmarks/results/speed-amx-ab-malloc.md`` has the effect on speed). This
+    sets ``M_MMAP_THRESHOLD`` to its maximum (32 MiB) and ``M_TRIM_THRESHOLD`` to 1 GiB, for the
+    whole process, once. The cost is a resident size that stays near its peak. No-op (returns
+    ``False``) off glibc, or when the environment variable ``INPAINTKIT_MALLOC_TUNING`` is ``0``
+    at the first call.
+
+    Returns:
+        Whether the settings are in effect.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED is None:  # decided once per process
+        import ctypes
+        import os
+        import platform
+
+        _MALLOC_TUNED = False
+        if (os.environ.get("INPAINTKIT_MALLOC_TUNING", "1") != "0" and platform.system() == "Linux"
+                and platform.libc_ver()[0] == "glibc"):
+            try:
+                mallopt = ctypes.CDLL("libc.so.6").mallopt
+            except (OSError, AttributeError):
+                return False
+            mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+            _MALLOC_TUNED = bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20) and mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    return _MALLOC_TUNED
