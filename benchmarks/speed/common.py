@@ -29,9 +29,10 @@ def build_gan(seed: int = 0, checkpoint: str | None = None):
     return g.eval(), d.eval()
 
 
-def build_googlenet_features(seed: int = 0, checkpoint: str | None = None):
+def build_googlenet_features(seed: int = 0, checkpoint: str | None = None, **model_kwargs):
     """The recipe GoogLeNet (196 classes) wrapped as a frozen feature network, the way
-    ``classifiers.load_feature_network`` wraps a checkpoint. Random weights unless ``checkpoint``."""
+    ``classifiers.load_feature_network`` wraps a checkpoint. Random weights unless ``checkpoint``;
+    ``model_kwargs`` go to ``create_classifier`` (e.g. ``remove_stem_pools=False``, the fast one)."""
     from classifiers.features import ClassifierFeatures
 
     if checkpoint:
@@ -42,7 +43,7 @@ def build_googlenet_features(seed: int = 0, checkpoint: str | None = None):
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = create_classifier("googlenet", num_classes=196)
+        model = create_classifier("googlenet", num_classes=196, **model_kwargs)
     return ClassifierFeatures(model, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), image_size=64)
 
 
