@@ -106,6 +106,9 @@ class GANTrainConfig:
             ``fd_n`` samples; rows go to ``snapshots.csv`` and the curve into ``losses.png``.
             Needs ``snapshot_every``. Only observes; a resume may change these.
         fd_classifier: the independent evaluator for FD-R18; "" = the bundled synthetic-cars one.
+        fd_fit: if > 0, also score every snapshot's fit (:func:`inpaintkit.quality.inversion_fit`)
+            on the first ``fd_fit`` of those real images: how well the generator reproduces
+            held-out images, which FD-R18 does not tell (a column of ``snapshots.csv`` and a curve).
     """
 
     data: str = "synthetic-cars"
@@ -133,6 +136,7 @@ class GANTrainConfig:
     fd_start: int = 0
     fd_n_real: int = 1000
     fd_n: int = 2000
+    fd_fit: int = 0
 
 
 # The options that change what is trained: a resume must use the values the checkpoint was trained
@@ -260,9 +264,16 @@ def _plot_losses(rows: list[dict], path: Path, fd_rows: list[dict] | None = None
     fig, axes = plt.subplots(1, 3 if fd_rows else 2, figsize=(15 if fd_rows else 10, 3.5))
     a1, a2 = axes[0], axes[1]
     if fd_rows:
-        axes[2].plot([r["iter"] for r in fd_rows], [r["fd_r18"] for r in fd_rows], "o-", lw=0.8)
+        axes[2].plot([r["iter"] for r in fd_rows], [r["fd_r18"] for r in fd_rows], "o-", lw=0.8, label="FD-R18")
         axes[2].set_xlabel("iteration")
-        axes[2].set_title("FD-R18 of the snapshots (lower is better)")
+        axes[2].set_ylabel("FD-R18 (lower is better)")
+        axes[2].set_title("snapshots")
+        fit = [(r["iter"], r["fit_psnr"]) for r in fd_rows if r.get("fit_psnr") is not None]
+        if fit:
+            twin = axes[2].twinx()
+            twin.plot(*zip(*fit), "s-", lw=0.8, color="tab:green", label="fit")
+            twin.set_ylabel("fit, known-pixel PSNR dB (higher is better)")
+            axes[2].set_title("snapshots: FD-R18 (circles), fit (squares)")
     a1.plot(it, [r["loss_d"] for r in rows], label="D loss", lw=0.8)
     a1.plot(it, [r["loss_g"] for r in rows], label="G loss", lw=0.8)
     a1.set_xlabel("iteration")
@@ -288,7 +299,7 @@ def _write_losses(rows: list[dict], path: Path, fields: Sequence[str] = tuple(_L
     atomic_write_text(path, buf.getvalue())
 
 
-_FD_FIELDS = ["iter", "fd_r18", "kid", "kid_std", "n", "n_real"]
+_FD_FIELDS = ["iter", "fd_r18", "kid", "kid_std", "n", "n_real", "fit_psnr", "fit_n"]
 
 
 def _write_fd_rows(rows: list[dict], path: Path) -> None:
@@ -303,7 +314,8 @@ def _read_fd_rows(path: Path, upto: int) -> list[dict]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        rows = [{k: (int(float(v)) if k in ("iter", "n", "n_real") else float(v)) for k, v in r.items()}
+        rows = [{k: (int(float(v)) if k in ("iter", "n", "n_real", "fit_n") else float(v)) for k, v in r.items()
+                 if v not in ("", None)}  # a snapshot scored without fit has empty fit columns
                 for r in csv.DictReader(f)]
     return [r for r in rows if r["iter"] <= upto]
 
@@ -361,6 +373,10 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
     policy = parse_diffaug(options["diffaug"])
     if config.fd_data and not config.snapshot_every:
         raise ValueError("--fd-data scores the snapshots, so it needs --snapshot-every N")
+    if config.fd_fit and not config.fd_data:
+        raise ValueError("--fd-fit fits the first images of --fd-data, so it needs --fd-data")
+    if config.fd_fit > config.fd_n_real:
+        raise ValueError(f"--fd-fit {config.fd_fit} is more than the {config.fd_n_real} real images (--fd-n-real)")
 
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
@@ -452,7 +468,8 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
             evaluator = str(bundled_asset("eval_classifier"))
         real = real_images(config.fd_data, config.fd_split, config.fd_start, config.fd_n_real,
                            model_cfg.image_size)
-        quality = GeneratorQuality(real, evaluator, device=dev)
+        quality = GeneratorQuality(real, evaluator, device=dev,
+                                   fit_images=real[:config.fd_fit] if config.fd_fit > 0 else None)
 
     fixed_z = (torch.rand(64, model_cfg.nz, generator=torch.Generator().manual_seed(config.seed + 12345))
                * 2 - 1).to(dev)
@@ -566,7 +583,8 @@ def train_gan(config: GANTrainConfig, out: str | os.PathLike, resume: bool = Fal
                     _write_fd_rows(fd_rows, out / "snapshots.csv")
                     _plot_losses(rows, out / "losses.png", fd_rows)
                     if bar is not None:
-                        bar.write(f"iteration {done}: FD-R18 {fd_rows[-1]['fd_r18']:.3f}")
+                        fit = (f", fit {fd_rows[-1]['fit_psnr']:.2f} dB" if "fit_psnr" in fd_rows[-1] else "")
+                        bar.write(f"iteration {done}: FD-R18 {fd_rows[-1]['fd_r18']:.3f}{fit}")
     if bar is not None:
         bar.close()
     if start >= config.iters and is_main:

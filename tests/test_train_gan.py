@@ -349,15 +349,25 @@ def test_snapshots_are_scored_by_fd_r18_and_the_rows_survive_a_resume(tiny_npz, 
 
     out = tmp_path / "run"
     train_gan(cfg(4), out, progress=False)
-    train_gan(cfg(6), out, resume=True, progress=False)
+    with_fit = cfg(8)
+    with_fit.fd_fit = 4  # turned on at a resume: only observes
+    train_gan(with_fit, out, resume=True, progress=False)
     rows = list(csv.DictReader(open(out / "snapshots.csv")))
-    assert [int(r["iter"]) for r in rows] == [2, 4, 6]
+    assert [int(r["iter"]) for r in rows] == [2, 4, 6, 8]
     assert all(float(r["fd_r18"]) > 0 and int(r["n"]) == 16 and int(r["n_real"]) == 20 for r in rows)
-    assert len({r["fd_r18"] for r in rows}) == 3  # each snapshot scored on its own weights
+    assert len({r["fd_r18"] for r in rows}) == 4  # each snapshot scored on its own weights
+    assert [r["fit_n"] for r in rows] == ["", "", "4", "4"]
+    assert all(np.isfinite(float(r["fit_psnr"])) for r in rows[2:])
+    train_gan(cfg(10), out, resume=True, progress=False)  # reads the mixed rows back
+    assert len(list(csv.DictReader(open(out / "snapshots.csv")))) == 5
     bad = cfg(2)
     bad.snapshot_every = 0
     with pytest.raises(ValueError, match="--snapshot-every"):
         train_gan(bad, tmp_path / "bad", progress=False)
+    bad = cfg(2)
+    bad.fd_fit = 21
+    with pytest.raises(ValueError, match="--fd-fit 21"):
+        train_gan(bad, tmp_path / "bad2", progress=False)
 
 
 def test_config_file(tiny_npz, tmp_path):

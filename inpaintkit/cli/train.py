@@ -54,6 +54,9 @@ from ._options import (
 @click.option("--fd-start", default=0, show_default=True, type=click.IntRange(0), help="First real image.")
 @click.option("--fd-n-real", default=1000, show_default=True, type=click.IntRange(2))
 @click.option("--fd-n", default=2000, show_default=True, type=click.IntRange(2), help="Samples per snapshot.")
+@click.option("--fd-fit", default=0, show_default=True, type=click.IntRange(0),
+              help="Also score each snapshot's fit on the first N of the FD real images (16 is a good size; "
+                   "see gan-quality --fit); 0 = off.")
 @threads_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -62,8 +65,8 @@ from ._options import (
 @click.option("--dry-run", is_flag=True, help="A few steps of dcgan_test on 32x32 data, for CI.")
 def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf, kernel_size, flip,
                   precision, channels_last, sample_every, ckpt_every, snapshot_every, ema, diffaug, spectral_norm,
-                  gan_loss, fd_data, fd_classifier, fd_split, fd_start, fd_n_real, fd_n, threads, out, resume, seed,
-                  device, dry_run) -> None:
+                  gan_loss, fd_data, fd_classifier, fd_split, fd_start, fd_n_real, fd_n, fd_fit, threads, out, resume,
+                  seed, device, dry_run) -> None:
     """Train a DCGAN (Adam 2e-4, beta1 0.5, flips). Works under torchrun for DDP."""
     import torch
 
@@ -83,7 +86,7 @@ def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf
                          snapshot_every=snapshot_every, model_overrides=overrides, ema=ema, diffaug=diffaug,
                          spectral_norm=spectral_norm, gan_loss=gan_loss, fd_data=fd_data,
                          fd_classifier=fd_classifier, fd_split=fd_split, fd_start=fd_start, fd_n_real=fd_n_real,
-                         fd_n=fd_n)
+                         fd_n=fd_n, fd_fit=fd_fit)
     with tidy_out(out):
         path = train_gan(cfg, out, resume=resume, device=device)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -103,13 +106,18 @@ def train_gan_cmd(config, data, arch, iters, batch_size, lr, beta1, nz, ngf, ndf
                    "[default: the bundled synthetic-cars evaluator]")
 @click.option("--classifier", default=None, type=click.Path(dir_okay=False),
               help="Also report this classifier's mean top-class confidence and distinct classes.")
+@click.option("--fit", default=0, show_default=True, type=click.IntRange(0),
+              help="Also measure fit on this many real images: the median known-pixel PSNR of the best G(z) "
+                   "of a short context search (center masks; 16 is a good size). What inpainting needs.")
+@click.option("--fit-start", default=None, type=click.IntRange(0),
+              help="First image of the fit set. [default: --start]")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Write the record here.")
 @threads_option()
 @seed_option("Seeds the latent draw.")
 @device_option()
-def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classifier, json_out, threads, seed,
-                    device) -> None:
-    """FD-R18 (Fréchet distance on an independent classifier's features; not FID) and KID of a GAN."""
+def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classifier, fit, fit_start, json_out,
+                    threads, seed, device) -> None:
+    """FD-R18 (Fréchet distance on an independent classifier's features; not FID), KID and fit of a GAN."""
     import torch
 
     from ..quality import QualityConfig, generator_quality
@@ -118,7 +126,7 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
     if threads:
         torch.set_num_threads(threads)
     cfg = QualityConfig(data=data, split=split, start=start, n_real=n_real, n=n, eval_classifier=eval_classifier,
-                        classifier=classifier, seed=seed)
+                        classifier=classifier, seed=seed, fit=fit, fit_start=fit_start)
     try:
         rec = generator_quality(gan, cfg, device=device)
     except (ValueError, FileNotFoundError) as e:
@@ -126,6 +134,8 @@ def gan_quality_cmd(gan, data, split, start, n_real, n, eval_classifier, classif
     line = f"FD-R18 {rec['fd_r18']:.3f}  KID {rec['kid']:.4f} ± {rec['kid_std']:.4f}  ({n} samples vs {n_real} real)"
     if "confidence" in rec:
         line += f"  confidence {rec['confidence']:.3f}  distinct classes {rec['classes']}"
+    if "fit_psnr" in rec:
+        line += f"  fit {rec['fit_psnr']:.2f} dB (median of {rec['fit_n']})"
     click.echo(line)
     if json_out:
         atomic_write_json(json_out, {**rec, "meta": run_metadata(vars(cfg))})
