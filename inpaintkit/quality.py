@@ -27,8 +27,8 @@ second.
 **Fit** asks what inpainting asks of a generator: how closely can some ``G(z)`` reproduce a given
 held-out image where it is known? For each image, the squared error on the known pixels is searched
 from a few restarts (Adam, with ``--preset fast``'s budget), and the known-pixel PSNR of the best
-``G(z)`` is taken; the median over the images is the score (higher is better). On Stanford Cars a generator with the lower
-FD-R18 fitted every one of 16 held-out images worse, and inpainted worse
+``G(z)`` is taken; the median over the images is the score (higher is better). On Stanford Cars
+a generator with the lower FD-R18 fitted every one of 16 held-out images worse, and inpainted worse
 (``benchmarks/results/gan-compare/``): FD-R18 rewards samples that look like the data on average,
 fit rewards covering the images one has to inpaint.
 

@@ -115,10 +115,10 @@ class _SquaredNorms(torch.autograd.Function):
     feature map batch (63 MB for inception3b of 32 images), each page-faulted in on first touch.
     The search spent half of its five-term step in them on an AMX Xeon, where the convolutions
     themselves are fast (``benchmarks/results/speed-amx.md``). Here each image is done on its own
-    (``chunk`` images per call, 1 on a CPU) in two fp32 scratch buffers allocated per call and
-    reused for every image, so that they stay in cache and are page-faulted in once (fresh buffers
-    per image cost a fifth of the step again: glibc hands such blocks back to the kernel when they
-    are freed), and the mixed bf16/fp32 arithmetic, slow on a CPU, is avoided. The backward pass recomputes ``a - b`` the same way instead of keeping it.
+    (``chunk`` images per call, 1 on a CPU) in two fp32 scratch buffers, allocated once per call and
+    reused for every image so that they stay in cache, and the inputs are converted once into them:
+    arithmetic that mixes bf16 and fp32 operands runs at half the speed of same-dtype arithmetic on
+    a CPU. The backward pass recomputes ``a - b`` the same way instead of keeping it.
     """
 
     @staticmethod

@@ -2,9 +2,10 @@
 
 Prepared once per search: eval-mode BatchNorm folded into the convolution before it
 (:func:`fold_batchnorm`), the 1x1 input convolutions of torchvision's Inception blocks stacked into
-one (:func:`fuse_inception_branches`), weights in channels-last memory format, and for ``precision="bf16"``
-convolution/linear weights stored in bfloat16 with the forward passes under bf16 autocast (the loss
-terms and the optimiser stay in fp32). Each preparation is exact up to float round-off, and the
+one (:func:`fuse_inception_branches`), weights in channels-last memory format, and for
+``precision="bf16"`` convolution/linear weights stored in bfloat16 with the forward passes under
+bf16 autocast (the loss terms and the optimiser stay in fp32). On a CPU, glibc is told to keep
+freed memory mapped (:func:`~inpaintkit.utils.device.keep_freed_cpu_memory`). Each preparation is exact up to float round-off, and the
 folding is verified on a sample input. None of it touches the caller's modules: they are deep-copied
 first. See ``benchmarks/speed/`` for the measurements behind the defaults.
 """
@@ -106,8 +107,8 @@ class _FusedInception(nn.Module):
     ``branch1`` and the 1x1 reductions of ``branch2`` and ``branch3`` read the same input, so their
     (BatchNorm-folded) weights stack into one convolution, split after its ReLU. The output is the
     block's up to float round-off. What it saves is in the backward pass: the input's gradient comes
-    from one convolution instead of three gradients summed (full-size additions that are a tenth
-    of a five-term search step on an AMX CPU, where the convolutions themselves are fast).
+    from one convolution instead of three gradients summed (full-size additions). On a 2-core AMX
+    Xeon the effect on the search's speed was within noise (``benchmarks/results/speed-amx-ab-fuse.md``).
     """
 
     def __init__(self, block: nn.Module) -> None:
