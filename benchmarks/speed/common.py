@@ -68,3 +68,12 @@ def timeit(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> dict:
         times.append(time.perf_counter() - t)
     return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
             "repeats": repeats, "warmup": warmup, "times_s": times}
+
+
+def add_ab_arguments(ap) -> None:
+    """The options every alternating A/B script shares (``tree_ab.py``, ``fastnet_ab.py``)."""
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", required=True, help="writes OUT.json and OUT.md")

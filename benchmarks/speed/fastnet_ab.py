@@ -22,6 +22,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+from common import add_ab_arguments, build_googlenet_features  # noqa: E402
+
 SETS = {"context,prior,inpaint,sem": "context,prior,inpaint,sem",
         "all five": "context,prior,inpaint,sem,cat",
         "best (sem[known])": "context,prior,sem[known]=auto:1"}
@@ -45,9 +48,6 @@ def forward_gflop(kwargs: dict) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    sys.path.insert(0, str(HERE))
-    from common import build_googlenet_features
-
     net = build_googlenet_features(0, **kwargs).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         net(torch.zeros(1, 3, 64, 64), ["inception3b"])
@@ -56,11 +56,7 @@ def forward_gflop(kwargs: dict) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
+    add_ab_arguments(ap)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from inpaintkit.utils import atomic_write_json, atomic_write_text, run_metadata

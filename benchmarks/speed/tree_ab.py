@@ -25,6 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import add_ab_arguments  # noqa: E402
+
 _CHILD = r"""
 import json, sys, torch
 tree, label, batch, precision, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
@@ -55,11 +58,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree", action="append", required=True, help="NAME=PATH, two or more")
     ap.add_argument("--sets", default="context,prior,inpaint,sem;all five", help="';'-separated loss-set labels")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
+    add_ab_arguments(ap)
     args = ap.parse_args()
     trees = {}
     for t in args.tree:
