@@ -77,3 +77,17 @@ def add_ab_arguments(ap) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
+
+
+def run_child(code: str, args: list[str], env: dict[str, str], what: str, cwd=None) -> dict:
+    """Run ``python -P -c code *args`` in a fresh process and return the JSON it printed on its
+    ``RESULT `` line; exit with ``what`` and the end of its stderr when it fails."""
+    import json
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-P", "-c", code, *args], env=env, cwd=cwd, capture_output=True, text=True)
+    line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+    if p.returncode or not line:
+        sys.exit(f"{what} failed:\n{p.stderr[-2000:]}")
+    return json.loads(line[-1][len("RESULT "):])

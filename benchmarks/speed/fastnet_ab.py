@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from common import add_ab_arguments, build_googlenet_features  # noqa: E402
+from common import add_ab_arguments, build_googlenet_features, run_child  # noqa: E402
 
 SETS = {"context,prior,inpaint,sem": "context,prior,inpaint,sem",
         "all five": "context,prior,inpaint,sem,cat",
@@ -65,14 +65,9 @@ def main() -> None:
     for r in range(args.rounds):
         for label, spec in SETS.items():
             for net, kwargs in NETS.items():
-                out = subprocess.run([sys.executable, "-P", "-c", _CHILD, str(HERE), spec, json.dumps(kwargs),
-                                      str(args.batch), args.precision, str(args.threads)],
-                                     capture_output=True, text=True, cwd=ROOT,
-                                     env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
-                line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
-                if out.returncode or not line:
-                    sys.exit(f"{label} / {net} failed:\n{out.stderr[-2000:]}")
-                res = json.loads(line[0][7:])
+                res = run_child(_CHILD, [str(HERE), spec, json.dumps(kwargs), str(args.batch), args.precision,
+                                         str(args.threads)], {**os.environ, "PYTHONPATH": str(ROOT)},
+                                f"{label} / {net}", cwd=ROOT)
                 rows.append({"round": r, "loss_set": label, "net": net, **res})
                 print(f"round {r} {label} {net}: {res['img_it_per_s']:.2f} img-it/s", flush=True)
     flops = {net: forward_gflop(kwargs) for net, kwargs in NETS.items()}

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import add_ab_arguments  # noqa: E402
+from common import add_ab_arguments, run_child  # noqa: E402
 
 _CHILD = r"""
 import json, sys, torch
@@ -73,13 +73,8 @@ def main() -> None:
     for rnd in range(args.rounds):
         for label in sets:
             for name, tree in trees.items():
-                env = {**os.environ, "PYTHONPATH": str(tree)}
-                p = subprocess.run([sys.executable, "-P", "-c", _CHILD, str(tree), label, str(args.batch),
-                                    args.precision, str(args.threads)], env=env, capture_output=True, text=True)
-                line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
-                if p.returncode or not line:
-                    sys.exit(f"tree {name} failed on {label!r}:\n{p.stderr[-2000:]}")
-                r = json.loads(line[-1][7:])
+                r = run_child(_CHILD, [str(tree), label, str(args.batch), args.precision, str(args.threads)],
+                              {**os.environ, "PYTHONPATH": str(tree)}, f"tree {name} on {label!r}")
                 if not r["inpaintkit_file"].startswith(str(tree)):
                     sys.exit(f"tree {name} imported inpaintkit from {r['inpaintkit_file']}, not {tree}")
                 rows.append({"round": rnd, "tree": name, "loss_set": label, **r})
