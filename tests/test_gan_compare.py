@@ -87,3 +87,56 @@ def test_fit_table_pairs_each_generator_with_the_reference(tmp_path):
     bad = subprocess.run([sys.executable, str(script), str(tmp_path), "--reference", "new", "--out", str(out)],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "none of the runs" in bad.stderr
+
+
+_CURVES = _SCRIPT.with_name("curves.py")
+
+
+def _snapshots(path: Path, rows: list[tuple], fit: bool = True) -> Path:
+    head = "iter,fd_r18,kid,kid_std,n,n_real" + (",fit_psnr,fit_n" if fit else "")
+    body = "".join(",".join(str(v) for v in r) + "\n" for r in rows)
+    path.write_text(head + "\n" + body)
+    return path
+
+
+def _quality(path: Path, start: int = 1000, fit_start: int = 1000, n: int = 2000) -> Path:
+    path.write_text(json.dumps({"fd_r18": 5.7, "fit_psnr": 16.4, "fit_start": fit_start, "fit_n": 16,
+                                "meta": {"config": {"start": start, "n_real": 1000, "n": n, "fit_start": fit_start}}}))
+    return path
+
+
+def test_curves_overlays_runs_and_references(tmp_path):
+    a = _snapshots(tmp_path / "a.csv", [(1000, 9.0, 0.01, 0.001, 2000, 1000), (2000, 7.0, 0.01, 0.001, 2000, 1000)],
+                   fit=False)
+    b = _snapshots(tmp_path / "b.csv", [(1000, 8.0, 0.01, 0.001, 2000, 1000, 15.0, 16),
+                                        (2000, 6.0, 0.01, 0.001, 2000, 1000, "", "")])
+    out = tmp_path / "c.png"
+    r = subprocess.run([sys.executable, str(_CURVES), "--run", f"a={a}", "--run", f"b={b}",
+                        "--reference", f"old={_quality(tmp_path / 'q.json')}", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > 1000 and not list(tmp_path.glob("*.tmp.png"))
+
+
+def test_curves_refuses_runs_scored_on_different_protocols(tmp_path):
+    a = _snapshots(tmp_path / "a.csv", [(1000, 9.0, 0.01, 0.001, 2000, 1000)])
+    b = _snapshots(tmp_path / "b.csv", [(1000, 9.0, 0.01, 0.001, 1000, 1000)])
+    r = subprocess.run([sys.executable, str(_CURVES), "--run", f"a={a}", "--run", f"b={b}", "--out",
+                        str(tmp_path / "c.png")], capture_output=True, text=True)
+    assert r.returncode != 0 and "not comparable" in r.stderr
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_curves_drops_a_reference_fit_on_other_images(tmp_path):
+    a = _snapshots(tmp_path / "a.csv", [(1000, 9.0, 0.01, 0.001, 2000, 1000, 15.0, 16)])
+    r = subprocess.run([sys.executable, str(_CURVES), "--run", f"a={a}", "--reference",
+                        f"old={_quality(tmp_path / 'q.json', fit_start=200)}", "--out", str(tmp_path / "c.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "its fit line is left out" in r.stderr
+
+
+def test_curves_names_a_missing_file(tmp_path):
+    r = subprocess.run([sys.executable, str(_CURVES), "--run", f"a={tmp_path / 'none.csv'}", "--out",
+                        str(tmp_path / "c.png")], capture_output=True, text=True)
+    assert r.returncode != 0 and "none.csv" in r.stderr

@@ -12,7 +12,7 @@
 # SHARD is I/N (bench --shard) or "all". Env: CLASSIFIER (default runs/classifier-googlenet-masked/best.pt),
 # INPAINTKIT (default .venv/bin/inpaintkit), OMP_NUM_THREADS (default 1), PRECISION (default fp32,
 # as the committed known/ rows; bf16 where it is native, validated in benchmarks/results/precision/),
-# RESTARTS (default 1), REDUCE (default best).
+# RESTARTS (default 1), REDUCE (default best), MASKS (default center,left,random:0.7).
 source "$(dirname "$0")/../_env.sh"
 CLASSIFIER=${CLASSIFIER:-runs/classifier-googlenet-masked/best.pt}
 out=$1 start=$2 n=$3 shard=${4:-all}
@@ -23,7 +23,7 @@ shard_opt=()
 [ "$shard" != all ] && shard_opt=(--shard "$shard")
 nice -n 5 $IK bench --data "npz:$DATA/val.npz" --mask-file "$DATA/masks.npz" \
   --gan $M/gan-stanford-cars-64.pt --classifier "$CLASSIFIER" \
-  --eval-classifier $M/evaluator-resnet18.pt --start "$start" -n "$n" --batch-size 16 \
+  --eval-classifier $M/evaluator-resnet18.pt --masks "${MASKS:-center,left,random:0.7}" --start "$start" -n "$n" --batch-size 16 \
   --optimizer adam --lr 0.03 --iters 100 --restarts "${RESTARTS:-1}" --restart-reduce "${REDUCE:-best}" --precision "${PRECISION:-fp32}" \
   --baselines none --save-images 0 --no-report --no-progress \
   "${losses[@]}" "${shard_opt[@]}" --out "$out"
