@@ -45,3 +45,35 @@ def test_tables_pair_methods_by_image(analyze):
     text = analyze.tables(rows)
     line = next(x for x in text.splitlines() if x.startswith("| center | context,prior,sem"))
     assert "+1.00 [+1.00, +1.00]" in line and "| 1 / 0 |" in line
+
+
+def _study():
+    ref = pd.concat([_rows([10.0, 12.0]), _rows([20.0, 21.0]).assign(mask="random:0.7")], ignore_index=True)
+    old = ref.assign(method="context,prior,sem,cat", psnr_hole=ref.psnr_hole - 1.0)
+    new = ref[ref["mask"] == "random:0.7"].assign(method="context,prior,sem=8,cat=0.4",
+                                                   psnr_hole=lambda d: d.psnr_hole - 0.1)
+    return pd.concat([ref, old, new], ignore_index=True)
+
+
+def test_drop_and_rename_build_a_method_from_two_runs(analyze):
+    rows = analyze.drop_and_rename(_study(), ["context,prior,sem,cat@random:0.7"],
+                                   ["context,prior,sem=8,cat=0.4=context,prior,sem,cat"])
+    got = rows[rows.method == "context,prior,sem,cat"].set_index(["mask", "image_id"]).psnr_hole
+    assert got.to_dict() == {("center", 0): 9.0, ("center", 1): 11.0,
+                             ("random:0.7", 0): pytest.approx(19.9), ("random:0.7", 1): pytest.approx(20.9)}
+    assert set(rows.method) == {"context,prior", "context,prior,sem,cat"}
+
+
+def test_rename_onto_existing_rows_is_refused(analyze):
+    with pytest.raises(SystemExit, match="already has rows"):
+        analyze.drop_and_rename(_study(), [], ["context,prior,sem=8,cat=0.4=context,prior,sem,cat"])
+
+
+@pytest.mark.parametrize("drop, rename, match", [
+    (["context,prior,sem,cat@left"], [], "no rows of method"),
+    (["context,prior,sem,cat"], [], "no rows of method"),
+    ([], ["nothing=context,prior"], "known method"),
+])
+def test_drop_and_rename_name_what_does_not_match(analyze, drop, rename, match):
+    with pytest.raises(SystemExit, match=match):
+        analyze.drop_and_rename(_study(), drop, rename)

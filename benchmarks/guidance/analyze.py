@@ -10,6 +10,11 @@ A run with several restarts (``RESTARTS=4 REDUCE=mean``) counts as another metho
 ``--rows`` takes several files (e.g. two bench runs that split the methods between two processes):
 their rows are pooled, and every method must cover the images and masks of ``context,prior``.
 
+``--drop METHOD@MASK`` leaves a method's rows on one mask out, and ``--rename OLD=NEW`` relabels a
+method (after the ``(x4 mean)`` suffix is added): together they build a method from two runs, e.g.
+the default loss set at new random-mask weights from the earlier run's center/left rows and a
+new random-mask run (``benchmarks/results/guidance/README.md``, section 12).
+
 Every method is compared with ``context,prior`` on the same images and masks (and, with common
 random numbers, the same starting latents): mean difference in hole PSNR, and the exact McNemar
 test on the independent evaluator's correct/incorrect top-1 (``scipy.stats.binomtest`` on the
@@ -104,6 +109,32 @@ def drop_repeats(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.drop_duplicates(KEY)
 
 
+def drop_and_rename(rows: pd.DataFrame, drop: list[str], rename: list[str]) -> pd.DataFrame:
+    """Leave out each ``METHOD@MASK`` of ``drop``, then relabel each ``OLD=NEW`` of ``rename``.
+    Every one must match some rows, so that a typo does not pass silently."""
+    for spec in drop:
+        method, sep, mask = spec.rpartition("@")
+        hit = (rows.method == method) & (rows["mask"] == mask)
+        if not sep or not hit.any():
+            raise SystemExit(f"--drop {spec!r}: no rows of method {method!r} on mask {mask!r} "
+                             f"(methods: {sorted(set(rows.method))}; masks: {sorted(set(rows['mask']))})")
+        rows = rows[~hit]
+    for spec in rename:
+        # the labels themselves hold '=' (sem=8): split at the '=' that leaves a known method on the left
+        cut = next((i for i in range(len(spec)) if spec[i] == "=" and spec[:i] in set(rows.method)), None)
+        if cut is None:
+            raise SystemExit(f"--rename {spec!r}: it does not start with a known method followed by '=' "
+                             f"(methods: {sorted(set(rows.method))})")
+        old, new = spec[:cut], spec[cut + 1:]
+        clash = rows[(rows.method == new)].set_index(["mask", "image_id"]).index.intersection(
+            rows[rows.method == old].set_index(["mask", "image_id"]).index)
+        if len(clash):
+            raise SystemExit(f"--rename {spec!r}: {new!r} already has rows on {len(clash)} of the same "
+                             f"(mask, image) pairs, e.g. {clash[0]}; --drop them first")
+        rows = rows.assign(method=rows.method.where(rows.method != old, new))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", required=True, nargs="+", help="rows.csv (or rows.jsonl) of one or more bench runs")
@@ -111,6 +142,10 @@ def main() -> None:
     ap.add_argument("--reference", default=REFERENCE, help="the method every other one is compared with")
     ap.add_argument("--images", default=None, metavar="FIRST-LAST",
                     help="only these image ids (inclusive), e.g. 100-149 where one method covers fewer images")
+    ap.add_argument("--drop", action="append", default=[], metavar="METHOD@MASK",
+                    help="leave out a method's rows on one mask (repeatable)")
+    ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                    help="relabel a method, after --drop (repeatable)")
     args = ap.parse_args()
     rows = pd.concat([pd.read_json(f, lines=True) if f.endswith(".jsonl") else pd.read_csv(f)
                       for f in args.rows], ignore_index=True)
@@ -119,7 +154,7 @@ def main() -> None:
         reduce = rows.get("restart_reduce", pd.Series("best", index=rows.index)).fillna("best")
         rows.loc[multi, "method"] = (rows.method[multi] + " (x" + rows.restarts[multi].astype(int).astype(str)
                                      + " " + reduce[multi].astype(str) + ")")
-    rows = drop_repeats(rows)
+    rows = drop_and_rename(drop_repeats(rows), args.drop, args.rename)
     if args.images:
         first, last = (int(v) for v in args.images.split("-"))
         rows = rows[(rows.image_id >= first) & (rows.image_id <= last)]
