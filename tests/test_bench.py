@@ -68,9 +68,9 @@ def test_dry_run_through_the_cli(tmp_path):
     assert all("loss_context" in r and "loss_total" in r and r["scored"] == "poisson" for r in search)
     assert all(r["loss_spec"] for r in search)
     sem = [r for r in search if r["method"] == "context,prior,sem,cat" and r["mask"] == "random:0.7"]
-    assert _weights(sem[0]["loss_spec"]) == {"context": 1, "prior": 0.003, "sem": 800, "cat": 40}
+    assert _weights(sem[0]["loss_spec"]) == {"context": 1, "prior": 0.003, "sem": 8, "cat": 0.4}
     # the weights actually used, per image, and how much of z sat on the clip
-    assert all(r["w_sem"] == 800 and r["w_cat"] == 40 and 0 <= r["z_clip"] <= 1 for r in sem)
+    assert all(r["w_sem"] == 8 and r["w_cat"] == pytest.approx(0.4) and 0 <= r["z_clip"] <= 1 for r in sem)
     base = [r for r in rows if r["method"] == "biharmonic"]
     assert all(r["psnr"] == r["psnr_overlay"] and r["scored"] == "baseline" for r in base)
     # semantic accuracy columns (the dry run has a random independent evaluator and labels)

@@ -223,7 +223,7 @@ def test_png_mask_file(tiny_checkpoint, tmp_path):
 def test_losses_and_masks_commands_list_the_registries():
     res = _run(["losses"])
     for name, weight, random_weight in [("context", "1", "1"), ("prior", "0.003", "0.003"),
-                                        ("inpaint", "3", "30"), ("sem", "150", "800"), ("cat", "8", "40")]:
+                                        ("inpaint", "3", "30"), ("sem", "150", "8"), ("cat", "8", "0.4")]:
         line = next(ln for ln in res.output.splitlines() if ln.startswith(name + " "))
         assert line.split()[1:3] == [weight, random_weight], line
     assert "[weighted|l1|l2]" in res.output

@@ -297,7 +297,7 @@ def test_parse_spec_defaults_options_and_round_trip():
 
 def test_default_weights_for_random_masks():
     w = default_weights_for_mask("random:0.7")
-    assert (w["inpaint"], w["sem"], w["cat"], w["context"], w["prior"]) == (30, 800, 40, 1, 0.003)
+    assert (w["inpaint"], w["sem"], w["cat"], w["context"], w["prior"]) == (30, 8, 0.4, 1, 0.003)
     assert default_weights_for_mask("center") == DEFAULT_WEIGHTS
     e = parse_loss_spec("context,inpaint,cat=5", defaults=w)
     assert [x.weight for x in e] == [1.0, 30.0, 5.0]
