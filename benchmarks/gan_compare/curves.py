@@ -74,9 +74,9 @@ def plot(runs: dict[str, list[dict]], refs: dict[str, dict], out: Path, title: s
 
     has_fit = any(not math.isnan(r.get("fit_psnr", math.nan)) for rows in runs.values() for r in rows) \
         or any(ref["fit_psnr"] is not None for ref in refs.values())
-    fig, axes = plt.subplots(1, 2 if has_fit else 1, figsize=(11 if has_fit else 6, 4), squeeze=False)
-    panels = [("fd_r18", "FD-R18 (lower is better)")] + ([("fit_psnr", "fit: median known-pixel PSNR, dB "
-                                                           "(higher is better)")] if has_fit else [])
+    fig, axes = plt.subplots(1, 2 if has_fit else 1, figsize=(11 if has_fit else 6, 4), squeeze=False,
+                             sharex=True)
+    panels = [("fd_r18", "FD-R18 (lower is better)")] + ([("fit_psnr", "fit, dB (higher is better)")] if has_fit else [])
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (key, label) in zip(axes[0], panels):
         for i, (name, rows) in enumerate(runs.items()):
@@ -88,10 +88,12 @@ def plot(runs: dict[str, list[dict]], refs: dict[str, dict], out: Path, title: s
             if ref.get(key) is not None:
                 ax.axhline(ref[key], ls="--", lw=1, color=colors[(len(runs) + j) % len(colors)], label=name)
         ax.set_xlabel("training iteration")
+        ax.tick_params(labelbottom=True)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title + ("\nfit: median known-pixel PSNR of the best G(z) on held-out images "
+                          "(inversion_fit)" if has_fit else ""), fontsize=9)
     fig.tight_layout()
     tmp = out.with_name(out.stem + ".tmp" + out.suffix)
     fig.savefig(tmp, dpi=120)
