@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copy the rows of some study runs (benchmarks/guidance/run_known.sh) into a results folder:
 # OUT/rows.jsonl (every run's rows, each with its run's settings), OUT/<run>/meta.json (each run's
-# config, versions, commit and machine), and OUT/table.md built from OUT/rows.jsonl alone.
+# config, versions, commit and machine), and OUT/table.md built from OUT/rows.jsonl alone, against
+# the method in REFERENCE (default context,prior; e.g. REFERENCE="context,prior (x4 mean)").
 #
 #   benchmarks/guidance/collect_runs.sh benchmarks/results/guidance/known-bf16 runs/guidance-known-bf16
 set -euo pipefail
@@ -18,4 +19,5 @@ for src in "$@"; do
   cat "$src/rows.jsonl" >> "$tmp"
 done
 mv "$tmp" "$out/rows.jsonl"
-${PYTHON:-.venv/bin/python} benchmarks/guidance/analyze.py --rows "$out/rows.jsonl" --out "$out/table.md"
+${PYTHON:-.venv/bin/python} benchmarks/guidance/analyze.py --rows "$out/rows.jsonl" --out "$out/table.md" \
+  --reference "${REFERENCE:-context,prior}"
