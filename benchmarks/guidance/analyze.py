@@ -121,10 +121,11 @@ def drop_and_rename(rows: pd.DataFrame, drop: list[str], rename: list[str]) -> p
         rows = rows[~hit]
     for spec in rename:
         # the labels themselves hold '=' (sem=8): split at the '=' that leaves a known method on the left
-        cut = next((i for i in range(len(spec)) if spec[i] == "=" and spec[:i] in set(rows.method)), None)
+        methods = set(rows.method)
+        cut = next((i for i, ch in enumerate(spec) if ch == "=" and spec[:i] in methods), None)
         if cut is None:
             raise SystemExit(f"--rename {spec!r}: it does not start with a known method followed by '=' "
-                             f"(methods: {sorted(set(rows.method))})")
+                             f"(methods: {sorted(methods)})")
         old, new = spec[:cut], spec[cut + 1:]
         clash = rows[(rows.method == new)].set_index(["mask", "image_id"]).index.intersection(
             rows[rows.method == old].set_index(["mask", "image_id"]).index)
