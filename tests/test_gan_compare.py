@@ -118,6 +118,21 @@ def test_curves_overlays_runs_and_references(tmp_path):
     assert out.stat().st_size > 1000 and not list(tmp_path.glob("*.tmp.png"))
 
 
+def test_curves_draws_each_series_where_it_has_values(tmp_path):
+    """Run a has no fit column, so the fit panel shows only run b and the reference's fit line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gan_curves", _CURVES)
+    curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curves)
+    a = _snapshots(tmp_path / "a.csv", [(1000, 9.0, 0.01, 0.001, 2000, 1000)], fit=False)
+    b = _snapshots(tmp_path / "b.csv", [(1000, 8.0, 0.01, 0.001, 2000, 1000, 15.0, 16)])
+    runs = {"a": curves.read_run(a), "b": curves.read_run(b)}
+    refs = {"old": curves.read_reference(_quality(tmp_path / "q.json"))}
+    drawn = curves.plot(runs, refs, tmp_path / "c.png", "t")
+    assert drawn == {"fd_r18": ["a", "b", "old"], "fit_psnr": ["b", "old"]}
+
+
 def test_curves_refuses_runs_scored_on_different_protocols(tmp_path):
     a = _snapshots(tmp_path / "a.csv", [(1000, 9.0, 0.01, 0.001, 2000, 1000)])
     b = _snapshots(tmp_path / "b.csv", [(1000, 9.0, 0.01, 0.001, 1000, 1000)])

@@ -66,7 +66,8 @@ def check_protocols(runs: dict[str, list[dict]], refs: dict[str, dict]) -> None:
                          f"{sorted(seen)}; FD-R18 depends on both, so the curves are not comparable")
 
 
-def plot(runs: dict[str, list[dict]], refs: dict[str, dict], out: Path, title: str) -> None:
+def plot(runs: dict[str, list[dict]], refs: dict[str, dict], out: Path, title: str) -> dict[str, list[str]]:
+    """Draw the figure into ``out`` (atomically); return each panel's drawn series by name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,15 +79,19 @@ def plot(runs: dict[str, list[dict]], refs: dict[str, dict], out: Path, title: s
                              sharex=True)
     panels = [("fd_r18", "FD-R18 (lower is better)")] + ([("fit_psnr", "fit, dB (higher is better)")] if has_fit else [])
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn: dict[str, list[str]] = {}
     for ax, (key, label) in zip(axes[0], panels):
+        drawn[key] = []
         for i, (name, rows) in enumerate(runs.items()):
             pts = [(r["iter"], r.get(key, math.nan)) for r in rows]
             pts = [(x, y) for x, y in pts if not math.isnan(y)]
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, color=colors[i % len(colors)], label=name)
+                drawn[key].append(name)
         for j, (name, ref) in enumerate(refs.items()):
             if ref.get(key) is not None:
                 ax.axhline(ref[key], ls="--", lw=1, color=colors[(len(runs) + j) % len(colors)], label=name)
+                drawn[key].append(name)
         ax.set_xlabel("training iteration")
         ax.tick_params(labelbottom=True)
         ax.set_ylabel(label)
@@ -99,6 +104,7 @@ def plot(runs: dict[str, list[dict]], refs: dict[str, dict], out: Path, title: s
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     tmp.replace(out)
+    return drawn
 
 
 def main(argv: list[str] | None = None) -> None:
