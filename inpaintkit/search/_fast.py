@@ -5,9 +5,9 @@ Prepared once per search: eval-mode BatchNorm folded into the convolution before
 one (:func:`fuse_inception_branches`), weights in channels-last memory format, and for
 ``precision="bf16"`` convolution/linear weights stored in bfloat16 with the forward passes under
 bf16 autocast (the loss terms and the optimiser stay in fp32). On a CPU, glibc is told to keep
-freed memory mapped (:func:`~inpaintkit.utils.device.keep_freed_cpu_memory`). Each preparation is exact up to float round-off, and the
-folding is verified on a sample input. None of it touches the caller's modules: they are deep-copied
-first. See ``benchmarks/speed/`` for the measurements behind the defaults.
+freed memory mapped (:func:`~inpaintkit.utils.device.keep_freed_cpu_memory`). Each preparation is
+exact up to float round-off, and the folding is verified on a sample input. None of it touches the
+caller's modules: they are deep-copied first. See ``benchmarks/speed/`` for the measurements behind the defaults.
 """
 from __future__ import annotations
 
