@@ -116,7 +116,9 @@ def inversion_fit(generator: nn.Module, images: torch.Tensor, mask: str = "cente
         mask: mask kind (:func:`inpaintkit.masks.make_mask`), the same for every image.
 
     Returns:
-        ``{"fit_psnr": median, "fit_psnr_mean": mean, "fit_n": N}``.
+        ``{"fit_psnr": median, "fit_psnr_mean": mean, "fit_n": N, "fit_psnr_images": [N values]}``,
+        the last in the order of ``images``, so that two generators scored on the same images can
+        be compared image by image (``benchmarks/gan_compare/fit_pairs.py``).
     """
     from .masks import make_mask
     from .search import SearchConfig, latent_search
@@ -140,7 +142,8 @@ def inversion_fit(generator: nn.Module, images: torch.Tensor, mask: str = "cente
     known = (m > 0).expand_as(x).float()
     mse = ((res.g.float().clamp(-1, 1) - x).square() * known).sum((1, 2, 3)) / known.sum((1, 2, 3))
     db = 10 * torch.log10(4.0 / mse.clamp_min(1e-10))
-    return {"fit_psnr": float(db.median()), "fit_psnr_mean": float(db.mean()), "fit_n": len(images)}
+    return {"fit_psnr": float(db.median()), "fit_psnr_mean": float(db.mean()), "fit_n": len(images),
+            "fit_psnr_images": [round(float(v), 4) for v in db]}
 
 
 class PooledFeatures(nn.Module):
