@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Commit-ready copy of a training run that has not finished, so that another machine can resume it:
 # its small files (config.json, meta.json, losses.csv/png, samples.png, snapshots.csv) and its
-# checkpoint.pt split into parts under 24 MiB (git hosts refuse files over 100 MB), with a sha256.
+# checkpoint.pt split into parts of at most 24 MiB (git hosts refuse files over 100 MB), with a sha256.
 #
 #   benchmarks/gan_compare/pack_run.sh RUN_DIR DEST        # e.g. runs/gan-X benchmarks/models/.../gan-X-run
 #   benchmarks/gan_compare/pack_run.sh --unpack DEST RUN_DIR   # reassemble, verify, then train-gan --resume
