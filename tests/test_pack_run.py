@@ -85,7 +85,7 @@ def test_clear_errors_for_missing_inputs(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["gan-v3-run"])
+@pytest.mark.parametrize("name", ["gan-v3-run", "gan-v4-run"])
 def test_committed_runs_reassemble(name, tmp_path):
     src = _ROOT / "benchmarks" / "models" / "stanford-cars-64" / name
     r = _pack("--unpack", src, tmp_path / "run")
