@@ -15,16 +15,12 @@ import json
 import sys
 from pathlib import Path
 
+from curves import _named  # this folder is on sys.path when the script runs
 from scipy.stats import wilcoxon
 
 
 def _load(spec: str) -> tuple[str, dict]:
-    name, sep, path = spec.partition("=")
-    if not sep or not name or not path:
-        raise SystemExit(f"expected NAME=PATH, got {spec!r}")
-    p = Path(path)
-    if not p.is_file():
-        raise SystemExit(f"{name}: no file {p}")
+    name, p = _named(spec, "records")
     rec = json.loads(p.read_text())
     if not rec.get("fit_psnr_images"):
         raise SystemExit(f"{p}: no per-image fit (fit_psnr_images); score it with gan-quality --fit N --json")
