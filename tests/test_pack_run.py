@@ -82,6 +82,11 @@ def test_clear_errors_for_missing_inputs(tmp_path):
     assert r.returncode != 0 and "no checkpoint.pt" in r.stderr
     r = _pack("--unpack", tmp_path / "nothing", tmp_path / "run")
     assert r.returncode != 0 and "no checkpoint parts" in r.stderr
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "checkpoint.pt.part-0").write_bytes(b"x")
+    r = _pack("--unpack", tmp_path / "parts", tmp_path / "run")
+    assert r.returncode != 0 and "no checkpoint.sha256" in r.stderr
+    assert not (tmp_path / "run").exists()  # nothing written before the check
 
 
 @pytest.mark.slow

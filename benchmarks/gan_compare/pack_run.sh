@@ -14,6 +14,7 @@ if [[ ${1:-} == --unpack ]]; then
   src=${2:?--unpack DEST RUN_DIR}; run=${3:?--unpack DEST RUN_DIR}
   [[ -f $run/checkpoint.pt ]] && { echo "pack_run: $run/checkpoint.pt exists; not overwriting" >&2; exit 1; }
   ls "$src"/checkpoint.pt.part-* >/dev/null 2>&1 || { echo "pack_run: no checkpoint parts in $src" >&2; exit 1; }
+  [[ -f $src/checkpoint.sha256 ]] || { echo "pack_run: no checkpoint.sha256 in $src" >&2; exit 1; }
   mkdir -p "$run"
   for f in "${small[@]}"; do [[ -f $src/$f ]] && cp "$src/$f" "$run/"; done
   cat $(ls "$src"/checkpoint.pt.part-* | sort -V) > "$run/checkpoint.pt.tmp"
