@@ -52,3 +52,5 @@ def test_refuses_a_record_without_per_image_fit_and_an_unknown_reference(tmp_pat
     assert r.returncode != 0 and "no per-image fit" in r.stderr
     r = _run(_record(tmp_path, "a", [15.0]), _record(tmp_path, "b", [16.0]), "--reference", "c")
     assert r.returncode != 0 and "not one of" in r.stderr
+    r = _run("a", _record(tmp_path, "b", [16.0]), "--reference", "b")
+    assert r.returncode != 0 and "a record takes NAME=PATH" in r.stderr

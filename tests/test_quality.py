@@ -138,7 +138,7 @@ def test_inversion_fit_ranks_the_generator_that_drew_the_images_first(tiny_gan):
     assert g.training  # restored
     b = inversion_fit(other, own, iters=40, restarts=2)
     assert a["fit_n"] == 6 and a["fit_psnr"] > b["fit_psnr"] + 3
-    assert len(a["fit_psnr_images"]) == 6  # per image, in order: every own image is fitted better
+    assert len(a["fit_psnr_images"]) == 6  # one value per image: every own image is fitted better
     assert all(x > y for x, y in zip(a["fit_psnr_images"], b["fit_psnr_images"]))
     assert a["fit_psnr"] == pytest.approx(float(torch.tensor(a["fit_psnr_images"]).median()), abs=1e-3)
     assert inversion_fit(g, own, iters=40, restarts=2) == a

@@ -24,12 +24,13 @@ from pathlib import Path
 
 
 def _named(spec: str, what: str) -> tuple[str, Path]:
+    """``NAME=PATH`` as a name and an existing file; ``what`` names the argument in errors ("--run")."""
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:
-        raise SystemExit(f"--{what} takes NAME=PATH, got {spec!r}")
+        raise SystemExit(f"{what} takes NAME=PATH, got {spec!r}")
     p = Path(path)
     if not p.is_file():
-        raise SystemExit(f"--{what} {name}: no file {p}")
+        raise SystemExit(f"{what} {name}: no file {p}")
     return name, p
 
 
@@ -117,9 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if not args.run:
         ap.error("give at least one --run NAME=snapshots.csv")
-    runs = dict(_named(s, "run") for s in args.run)
+    runs = dict(_named(s, "--run") for s in args.run)
     runs = {name: read_run(p) for name, p in runs.items()}
-    refs = {name: read_reference(p) for name, p in (_named(s, "reference") for s in args.reference)}
+    refs = {name: read_reference(p) for name, p in (_named(s, "--reference") for s in args.reference)}
     check_protocols(runs, refs)
     plot(runs, refs, args.out, args.title)
     print(f"wrote {args.out}", file=sys.stderr)

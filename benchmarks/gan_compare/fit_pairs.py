@@ -20,7 +20,7 @@ from scipy.stats import wilcoxon
 
 
 def _load(spec: str) -> tuple[str, dict]:
-    name, p = _named(spec, "records")
+    name, p = _named(spec, "a record")
     rec = json.loads(p.read_text())
     if not rec.get("fit_psnr_images"):
         raise SystemExit(f"{p}: no per-image fit (fit_psnr_images); score it with gan-quality --fit N --json")
