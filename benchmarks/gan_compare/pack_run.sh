@@ -16,7 +16,6 @@ if [[ ${1:-} == --unpack ]]; then
   ls "$src"/checkpoint.pt.part-* >/dev/null 2>&1 || { echo "pack_run: no checkpoint parts in $src" >&2; exit 1; }
   [[ -f $src/checkpoint.sha256 ]] || { echo "pack_run: no checkpoint.sha256 in $src" >&2; exit 1; }
   mkdir -p "$run"
-  for f in "${small[@]}"; do [[ -f $src/$f ]] && cp "$src/$f" "$run/"; done
   cat $(ls "$src"/checkpoint.pt.part-* | sort -V) > "$run/checkpoint.pt.tmp"
   want=$(cut -d' ' -f1 "$src/checkpoint.sha256")
   got=$(sha256sum "$run/checkpoint.pt.tmp" | cut -d' ' -f1)
@@ -24,6 +23,7 @@ if [[ ${1:-} == --unpack ]]; then
     rm -f "$run/checkpoint.pt.tmp"
     echo "pack_run: sha256 mismatch for the reassembled checkpoint ($got, expected $want)" >&2; exit 1
   fi
+  for f in "${small[@]}"; do [[ -f $src/$f ]] && cp "$src/$f" "$run/"; done
   mv "$run/checkpoint.pt.tmp" "$run/checkpoint.pt"
   echo "pack_run: $run/checkpoint.pt reassembled and verified"
   exit 0
