@@ -83,7 +83,8 @@ def test_fit_table_pairs_each_generator_with_the_reference(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     line = next(x for x in out.read_text().splitlines() if x.startswith("| 19 |"))
-    assert "| 1 of 2 |" in line and line.rstrip().endswith("| -0.25 |")
+    assert "| 1 of 2 |" in line and "| -0.25 [" in line  # the paired mean, with its 95% t-interval
+    assert line.rstrip().endswith("| -0.25 [-9.78, +9.28] |")
     bad = subprocess.run([sys.executable, str(script), str(tmp_path), "--reference", "new", "--out", str(out)],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "none of the runs" in bad.stderr

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+from compare import analyze  # this folder is on sys.path when the script runs
 
 
 def fit_rows(root: Path) -> dict[str, pd.DataFrame]:
@@ -34,7 +35,7 @@ def table(runs: dict[str, pd.DataFrame], reference: str) -> str:
     if reference not in runs:
         raise SystemExit(f"--reference {reference!r} is none of the runs {sorted(runs)}")
     ref = runs[reference]
-    lines = ["| generator | n | median context loss | fits better than the reference on | hole PSNR | Δ hole PSNR |",
+    lines = ["| generator | n | median context loss | fits better than the reference on | hole PSNR | Δ hole PSNR [95% CI] |",
              "|---|---:|---:|---:|---:|---:|"]
     order = [reference] + sorted((n for n in runs if n != reference), key=lambda n: (len(n), n))
     for name in order:
@@ -42,7 +43,7 @@ def table(runs: dict[str, pd.DataFrame], reference: str) -> str:
         s = s[s.index.isin(ref.index)]
         r = ref.loc[s.index]
         better = "" if name == reference else f"{int((s.loss_context < r.loss_context).sum())} of {len(s)}"
-        delta = "" if name == reference else f"{(s.psnr_hole - r.psnr_hole).mean():+.2f}"
+        delta = "" if name == reference else analyze.delta_ci(s.psnr_hole - r.psnr_hole)
         lines.append(f"| {name} | {len(s)} | {s.loss_context.median():.1f} | {better} | {s.psnr_hole.mean():.2f} | {delta} |")
     return "\n".join(lines) + "\n"
 
