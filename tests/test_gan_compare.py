@@ -156,3 +156,36 @@ def test_curves_names_a_missing_file(tmp_path):
     r = subprocess.run([sys.executable, str(_CURVES), "--run", f"a={tmp_path / 'none.csv'}", "--out",
                         str(tmp_path / "c.png")], capture_output=True, text=True)
     assert r.returncode != 0 and "none.csv" in r.stderr
+
+
+_PICK = _SCRIPT.with_name("pick.py")
+
+
+def _pick(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(_PICK), *args], capture_output=True, text=True)
+
+
+def test_pick_applies_the_rule_from_the_first_iteration_allowed(tmp_path):
+    csv = _snapshots(tmp_path / "snapshots.csv", [
+        (9000, 4.0, 0.01, 0.001, 2000, 1000, 18.0, 16),    # best of both, but before --from
+        (10000, 5.5, 0.01, 0.001, 2000, 1000, 17.0, 16),
+        (11000, 5.2, 0.01, 0.001, 2000, 1000, 16.5, 16),   # lowest FD-R18 from 10,000
+        (12000, 5.2, 0.01, 0.001, 2000, 1000, 16.9, 16),   # ties it, later: not picked
+        (13000, 5.9, 0.01, 0.001, 2000, 1000, 17.0, 16)])  # ties the best fit, later: not picked
+    r = _pick(str(csv), "--from", "10000")
+    assert r.returncode == 0, r.stderr
+    fd, fit = r.stdout.splitlines()
+    assert fd.startswith("FD-R18 pick: 11000 (FD-R18 5.200)") and fd.endswith("snapshots/iter_0011000.pt")
+    assert fit.startswith("fit pick: 10000 (fit 17.00 dB, FD-R18 5.500)")
+    same = _pick(str(csv), "--from", "9000").stdout.splitlines()
+    assert same[0].startswith("FD-R18 pick: 9000") and same[1] == "fit pick: the same snapshot (fit 18.00 dB)"
+
+
+def test_pick_names_what_is_missing(tmp_path):
+    csv = _snapshots(tmp_path / "s.csv", [(1000, 9.0, 0.01, 0.001, 2000, 1000)], fit=False)
+    r = _pick(str(csv), "--from", "1000")
+    assert r.returncode == 0 and r.stdout.splitlines()[1] == "fit pick: none (no fit scored)"
+    late = _pick(str(csv), "--from", "5000")
+    assert late.returncode != 0 and "no snapshot with an FD-R18 from iteration 5000 on" in late.stderr
+    gone = _pick(str(tmp_path / "nope.csv"))
+    assert gone.returncode != 0 and "no file" in gone.stderr
