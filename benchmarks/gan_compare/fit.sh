@@ -2,6 +2,8 @@
 # How well each generator (e.g. every snapshot of a training run) fits held-out images: --preset fast
 # (context,prior, 4 averaged restarts) on the tuning images val 200-215, center masks, Telea beside it.
 # A generator that covers more real images reaches a lower context loss. Then fit_table.py.
+# A screen, not a verdict: with 16 images the hole-PSNR difference's 95% interval is about +-0.45 dB
+# (fit_table.py prints it); decide on run.sh's 100 images x 3 masks.
 #
 #   benchmarks/gan_compare/fit.sh OUT NAME=GAN.pt [NAME=GAN.pt ...]
 #   python benchmarks/gan_compare/fit_table.py OUT --reference old --out OUT/table.md
