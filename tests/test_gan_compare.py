@@ -53,6 +53,27 @@ def test_labels_pair_runs_with_the_reference_and_with_telea(runs):
     assert fit.split("|")[3].strip() == "6.5 (3 of 3)"  # best (new) fits the context better on every image
 
 
+def test_runs_kept_as_meta_only_read_the_results_folders_joined_rows(runs):
+    """A results folder may keep one rows.jsonl (with a run column) and only meta.json per run: the
+    table is the same as from the runs' own rows, and a run with no rows anywhere is named."""
+    dirs, out = runs
+    args = ("--names", "old,new,new", "--presets", "best,best,fast", "--reference", "old")
+    assert _compare(*dirs, *args, "--out", str(out)).returncode == 0
+    joined = out.parent / "rows.jsonl"
+    lines = []
+    for d in map(Path, dirs):
+        lines += [json.dumps({**json.loads(x), "run": d.name}) for x in (d / "rows.jsonl").read_text().splitlines()]
+        (d / "rows.jsonl").unlink()
+    joined.write_text("\n".join(lines) + "\n")
+    again = out.with_name("again.md")
+    r = _compare(*dirs, *args, "--out", str(again))
+    assert r.returncode == 0, r.stderr
+    assert again.read_text() == out.read_text()
+    (out.parent / "gone").mkdir()
+    bad = _compare(str(out.parent / "gone"), dirs[0], "--names", "a,b", "--reference", "a", "--out", str(again))
+    assert bad.returncode != 0 and "no rows for" in bad.stderr and "run='gone'" in bad.stderr
+
+
 def test_a_label_can_be_the_reference(runs):
     dirs, out = runs
     r = _compare(*dirs, "--names", "old,new,new", "--presets", "best,best,fast", "--reference", "fast (new)",

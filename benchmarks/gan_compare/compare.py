@@ -24,10 +24,24 @@ analyze = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(analyze)
 
 
+def run_rows(run: str | Path) -> pd.DataFrame:
+    """A run's rows: ``RUN/rows.jsonl``, or, for a run folder kept as ``meta.json`` only, its rows in
+    the results folder's ``rows.jsonl`` (every run's rows, with a ``run`` column naming the folder)."""
+    run = Path(run)
+    if (run / "rows.jsonl").is_file():
+        return pd.read_json(run / "rows.jsonl", lines=True)
+    joined = run.parent / "rows.jsonl"
+    if joined.is_file():
+        rows = pd.read_json(joined, lines=True, dtype={"run": str})
+        if "run" in rows and (rows.run == run.name).any():
+            return rows[rows.run == run.name].drop(columns="run").reset_index(drop=True)
+    raise SystemExit(f"no rows for {run}: neither {run / 'rows.jsonl'} nor rows with run={run.name!r} in {joined}")
+
+
 def load(runs: list[str], labels: list[str]) -> pd.DataFrame:
     frames = []
     for run, label in zip(runs, labels):
-        rows = pd.read_json(Path(run) / "rows.jsonl", lines=True)
+        rows = run_rows(run)
         search = rows.method_kind == "search"
         rows.loc[search, "method"] = label
         frames.append(rows)
