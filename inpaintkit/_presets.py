@@ -193,10 +193,11 @@ _BEST_SEARCH = {
 
 #: The best configuration found on Stanford Cars: the averaged restarts plus ``sem[known]`` at ratio
 #: 1 (the classifier features of the known pixels of G(z) against those of y). Against the averaged
-#: restarts alone, at the same budget, it raised semantic accuracy significantly and hole PSNR by
-#: about 0.3 dB, on val 100-131 and again on val 132-199 (benchmarks/results/guidance/README.md,
-#: sections 5-6). It needs a classifier (``--classifier``) and takes about 9-10x the time of ``fast``
-#: (16.6 against 1.9 s per image on one AVX-512 core, benchmarks/results/paper-table1/p1-best-sem/).
+#: restarts alone, at the same budget, it raises hole PSNR by about 0.3 dB on every image set measured
+#: (val 100-199, test 0-99, val 300-399). Its semantic-accuracy gain on val 100-199 did not hold on
+#: fresh images (val 300-399: p = 1; benchmarks/results/guidance/README.md, sections 5-6 and 14).
+#: It needs a classifier (``--classifier``) and takes about 7-10x the time of ``fast`` (16.6 against
+#: 1.9 s per image on one AVX-512 core, benchmarks/results/paper-table1/p1-best-sem/).
 BEST = "context,prior,sem[known]=auto:1"
 register_preset(Preset(
     name="best",
@@ -209,7 +210,7 @@ register_preset(Preset(
 ))
 
 #: ``best`` without the classifier term: no classifier needed, about a tenth of the time, about 0.3 dB
-#: of hole PSNR and some semantic accuracy below it (the ``--preset best`` of 2026-12-01 to 12-05).
+#: of hole PSNR below it (the ``--preset best`` of 2026-12-01 to 12-05).
 FAST = "context,prior"
 register_preset(Preset(
     name="fast",
