@@ -64,6 +64,13 @@ def test_drop_and_rename_build_a_method_from_two_runs(analyze):
     assert set(rows.method) == {"context,prior", "context,prior,sem,cat"}
 
 
+def test_drop_can_name_an_image_range(analyze):
+    rows = analyze.drop_and_rename(_study(), ["context,prior,sem,cat@random:0.7@1-1"], [])
+    left = rows[(rows.method == "context,prior,sem,cat") & (rows["mask"] == "random:0.7")]
+    assert list(left.image_id) == [0]
+    assert len(rows) == len(_study()) - 1
+
+
 def test_rename_onto_existing_rows_is_refused(analyze):
     with pytest.raises(SystemExit, match="already has rows"):
         analyze.drop_and_rename(_study(), [], ["context,prior,sem=8,cat=0.4=context,prior,sem,cat"])
@@ -72,6 +79,7 @@ def test_rename_onto_existing_rows_is_refused(analyze):
 @pytest.mark.parametrize("drop, rename, match", [
     (["context,prior,sem,cat@left"], [], "no rows of method"),
     (["context,prior,sem,cat"], [], "no rows of method"),
+    (["context,prior,sem,cat@random:0.7@5-9"], [], "no rows of method"),
     ([], ["nothing=context,prior"], "known method"),
 ])
 def test_drop_and_rename_name_what_does_not_match(analyze, drop, rename, match):

@@ -109,15 +109,27 @@ def drop_repeats(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.drop_duplicates(KEY)
 
 
+def _image_range(text: str) -> tuple[int, int] | None:
+    """``FIRST-LAST`` (inclusive) as two ints, or None if ``text`` is not one."""
+    first, sep, last = text.partition("-")
+    return (int(first), int(last)) if sep and first.isdigit() and last.isdigit() else None
+
+
 def drop_and_rename(rows: pd.DataFrame, drop: list[str], rename: list[str]) -> pd.DataFrame:
-    """Leave out each ``METHOD@MASK`` of ``drop``, then relabel each ``OLD=NEW`` of ``rename``.
-    Every one must match some rows, so that a typo does not pass silently."""
+    """Leave out each ``METHOD@MASK`` (or ``METHOD@MASK@FIRST-LAST``, only those image ids) of
+    ``drop``, then relabel each ``OLD=NEW`` of ``rename``. Every one must match some rows, so that
+    a typo does not pass silently."""
     for spec in drop:
         method, sep, mask = spec.rpartition("@")
-        hit = (rows.method == method) & (rows["mask"] == mask)
+        hit = pd.Series(True, index=rows.index)
+        if sep and (images := _image_range(mask)) is not None:
+            method, sep, mask = method.rpartition("@")
+            hit = rows.image_id.between(*images)
+        hit &= (rows.method == method) & (rows["mask"] == mask)
         if not sep or not hit.any():
             raise SystemExit(f"--drop {spec!r}: no rows of method {method!r} on mask {mask!r} "
-                             f"(methods: {sorted(set(rows.method))}; masks: {sorted(set(rows['mask']))})")
+                             f"(methods: {sorted(set(rows.method))}; masks: {sorted(set(rows['mask']))}; "
+                             f"images {rows.image_id.min()}-{rows.image_id.max()})")
         rows = rows[~hit]
     for spec in rename:
         # the labels themselves hold '=' (sem=8): split at the '=' that leaves a known method on the left
@@ -143,8 +155,9 @@ def main() -> None:
     ap.add_argument("--reference", default=REFERENCE, help="the method every other one is compared with")
     ap.add_argument("--images", default=None, metavar="FIRST-LAST",
                     help="only these image ids (inclusive), e.g. 100-149 where one method covers fewer images")
-    ap.add_argument("--drop", action="append", default=[], metavar="METHOD@MASK",
-                    help="leave out a method's rows on one mask (repeatable)")
+    ap.add_argument("--drop", action="append", default=[], metavar="METHOD@MASK[@FIRST-LAST]",
+                    help="leave out a method's rows on one mask, optionally only on those image ids "
+                         "(repeatable)")
     ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                     help="relabel a method, after --drop (repeatable)")
     args = ap.parse_args()
