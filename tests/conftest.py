@@ -16,6 +16,9 @@ Fixture names are stable; other test files build on them:
     data_root           ``Path`` of the real data (env INPAINTKIT_DATA, default ../shared/data);
                         tests that use it must skip when it is absent.
 
+Helpers: ``load_script("benchmarks/guidance/analyze.py")`` imports a benchmark script (not a
+package) as a module, for tests of its functions.
+
 Constants: ``TINY_ARCH = "dcgan_test"``, ``TINY_SIZE = 32``, ``TINY_NZ = 16``.
 
 Precision: ``precision="auto"`` (the search's default) resolves to fp32 in every test, so that the
@@ -42,6 +45,18 @@ torch.set_num_threads(int(os.environ.get("INPAINTKIT_TEST_THREADS", "1")))
 TINY_ARCH = "dcgan_test"
 TINY_SIZE = 32
 TINY_NZ = 16
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relpath: str):
+    """The benchmark script at ``ROOT/relpath``, imported as a module (the scripts are no package)."""
+    import importlib.util
+
+    path = ROOT / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def _tiny_gan(seed: int = 0):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, load_script
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gan_compare" / "compare.py"
 
@@ -142,11 +143,7 @@ def test_curves_overlays_runs_and_references(tmp_path):
 
 def test_curves_draws_each_series_where_it_has_values(tmp_path):
     """Run a has no fit column, so the fit panel shows only run b and the reference's fit line."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gan_curves", _CURVES)
-    curves = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(curves)
+    curves = load_script(str(_CURVES.relative_to(ROOT)))
     a = _snapshots(tmp_path / "a.csv", [(1000, 9.0, 0.01, 0.001, 2000, 1000)], fit=False)
     b = _snapshots(tmp_path / "b.csv", [(1000, 8.0, 0.01, 0.001, 2000, 1000, 15.0, 16)])
     runs = {"a": curves.read_run(a), "b": curves.read_run(b)}

@@ -1,21 +1,14 @@
 """The guidance study's table script: rows computed twice must agree before they are pooled."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "guidance" / "analyze.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def analyze():
-    spec = importlib.util.spec_from_file_location("guidance_analyze", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/guidance/analyze.py")
 
 
 def _rows(psnr):

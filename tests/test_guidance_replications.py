@@ -1,21 +1,14 @@
 """The replication figure's numbers: paired hole-PSNR and accuracy differences of best against fast."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "guidance" / "replications.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def rep():
-    spec = importlib.util.spec_from_file_location("guidance_replications", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/guidance/replications.py")
 
 
 def test_paired_differences_and_discordant_counts(rep):
