@@ -163,7 +163,16 @@ def merge_shards(directory: str | os.PathLike, report: bool = True,
         rows = read_rows(directory)
         rows_to_csv(directory)
         errors = sum(1 for r in rows if r.get("error"))
-        meta = {**run_metadata({**first.get("config", {}), "shard": None}),
+        merging = run_metadata({**first.get("config", {}), "shard": None})
+        # the run's provenance is the shards' (the code and machine that computed the rows), not
+        # the merge's; the merge's own is kept under "merge"
+        ran = {k: first[k] for k in _PROVENANCE if k in first}
+        commits = sorted({str(m.get("git_commit")) for m in metas.values()})
+        if len(commits) > 1:
+            ran["shard_git_commits"] = commits
+            say(f"note: the shards ran at {len(commits)} commits ({', '.join(commits)}); "
+                f"meta.json records them all")
+        meta = {**merging, **ran, "merge": {k: merging[k] for k in _PROVENANCE},
                 "kind": "inpaintkit.bench/1", "status": "complete", "mode": first.get("mode"),
                 "methods": first.get("methods"), "masks": first.get("masks"),
                 "data": data, "model_ids": first.get("model_ids"), "scored": first.get("scored"),
@@ -177,6 +186,10 @@ def merge_shards(directory: str | os.PathLike, report: bool = True,
 
         make_report(directory, echo=say)
     return rows
+
+
+#: run_metadata fields that say which code, packages and machine made the rows
+_PROVENANCE = ("argv", "versions", "python", "git_commit", "machine")
 
 
 def _main_keys(directory: Path) -> set[tuple]:

@@ -63,8 +63,29 @@ def test_two_shards_and_merge_equal_the_unsharded_run(runs, tmp_path):
     assert sorted(p.name for p in two.glob("rows*.jsonl")) == ["rows.jsonl"]
     meta = json.loads((two / "meta.json").read_text())
     assert meta["kind"] == "inpaintkit.bench/1" and meta["status"] == "complete" and meta["rows"] == 12
+    assert "shard_git_commits" not in meta  # both shards ran at one commit
     assert (two / "report" / "table.md").is_file()
     assert len(merge_shards(two, report=False, echo=None)) == 12  # merging again changes nothing
+
+
+def test_merged_meta_keeps_the_shards_provenance(runs, tmp_path):
+    """The code and machine that computed the rows are the shards', not the merge's: the merge's
+    own are kept under "merge", and shards run at different commits are all named."""
+    two = tmp_path / "two"
+    shutil.copytree(runs / "two", two)
+    for i, commit in ((1, "a" * 40), (2, "b" * 40)):
+        path = two / f"meta.shard-{i}-of-2.json"
+        shard = json.loads(path.read_text())
+        path.write_text(json.dumps({**shard, "git_commit": commit, "argv": ["bench", f"--shard={i}"],
+                                    "machine": {"cpu_model": f"cpu {i}"}}))
+    said = []
+    merge_shards(two, report=False, echo=said.append)
+    meta = json.loads((two / "meta.json").read_text())
+    assert meta["git_commit"] == "a" * 40 and meta["shard_git_commits"] == ["a" * 40, "b" * 40]
+    assert meta["argv"] == ["bench", "--shard=1"] and meta["machine"] == {"cpu_model": "cpu 1"}
+    assert meta["merge"]["git_commit"] not in ("a" * 40, "b" * 40)
+    assert meta["merge"]["machine"]["cpu_count"] >= 1
+    assert any("2 commits" in s for s in said)
 
 
 def test_merge_refuses_a_missing_shard(runs, tmp_path):
