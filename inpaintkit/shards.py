@@ -71,7 +71,9 @@ def merge_shards(directory: str | os.PathLike, report: bool = True,
     Checks, before writing anything: the N shard metadata files are all there and say
     ``complete``; the shards ran one configuration (the same options, apart from ``--shard`` and
     the device) and, per (method, mask), one config hash; every (image, method, mask) the run
-    covers is in exactly one shard's rows.
+    covers is in exactly one shard's rows. The merged ``meta.json`` carries the shards' provenance
+    (argv, versions, commit and machine of shard 1, and ``shard_git_commits`` when the shards ran at
+    several commits) and the merge's own under ``merge``.
 
     Args:
         directory: the shared ``--out`` of the shards.
