@@ -41,12 +41,17 @@ def mcnemar(ref: pd.Series, other: pd.Series) -> tuple[int, int, float]:
     return b, c, float(p)
 
 
-def delta_ci(d) -> str:
-    """Mean of paired differences with its 95% t-interval, e.g. ``+0.53 [+0.21, +0.85]``."""
+def ci_half(d) -> float:
+    """Half-width of the 95% t-interval of the mean of paired differences ``d`` (NaN for n < 2)."""
     from scipy.stats import t
 
     n = len(d)
-    half = t.ppf(0.975, n - 1) * d.std(ddof=1) / n ** 0.5 if n > 1 else float("nan")
+    return float(t.ppf(0.975, n - 1) * d.std(ddof=1) / n ** 0.5) if n > 1 else float("nan")
+
+
+def delta_ci(d) -> str:
+    """Mean of paired differences with its 95% t-interval, e.g. ``+0.53 [+0.21, +0.85]``."""
+    half = ci_half(d)
     return f"{d.mean():+.2f} [{d.mean() - half:+.2f}, {d.mean() + half:+.2f}]"
 
 

@@ -12,11 +12,15 @@ difference in semantic accuracy (percentage points) with a 95% interval for pair
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+_spec = importlib.util.spec_from_file_location("guidance_analyze", Path(__file__).with_name("analyze.py"))
+analyze = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(analyze)
 
 ROOT = Path(__file__).resolve().parents[2]
 R = ROOT / "benchmarks" / "results"
@@ -48,14 +52,12 @@ def paired(rows: pd.DataFrame) -> dict[str, float]:
                             values=["psnr_hole", "eval_correct"], aggfunc="first").dropna()
     d = (wide["psnr_hole"][BEST] - wide["psnr_hole"][FAST]).to_numpy(float)
     n = len(d)
-    half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n)
-    best, fast = wide["eval_correct"][BEST].astype(bool), wide["eval_correct"][FAST].astype(bool)
-    lost, gained = int((fast & ~best).sum()), int((best & ~fast).sum())
+    lost, gained, p = analyze.mcnemar(wide["eval_correct"][FAST].astype(bool),
+                                      wide["eval_correct"][BEST].astype(bool))
     acc = (gained - lost) / n
     acc_half = 1.96 * np.sqrt(max(lost + gained - (gained - lost) ** 2 / n, 0.0)) / n
-    p = stats.binomtest(lost, lost + gained).pvalue if lost + gained else 1.0
-    return {"n": n, "psnr": d.mean(), "psnr_half": half, "acc": 100 * acc, "acc_half": 100 * acc_half,
-            "lost": lost, "gained": gained, "p": p}
+    return {"n": n, "psnr": d.mean(), "psnr_half": analyze.ci_half(d), "acc": 100 * acc,
+            "acc_half": 100 * acc_half, "lost": lost, "gained": gained, "p": p}
 
 
 def summary() -> pd.DataFrame:
