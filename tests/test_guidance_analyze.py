@@ -1,9 +1,14 @@
 """The guidance study's table script: rows computed twice must agree before they are pooled."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
-from conftest import load_script
+from conftest import ROOT, load_script
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +83,25 @@ def test_rename_onto_existing_rows_is_refused(analyze):
 def test_drop_and_rename_name_what_does_not_match(analyze, drop, rename, match):
     with pytest.raises(SystemExit, match=match):
         analyze.drop_and_rename(_study(), drop, rename)
+
+
+def test_collect_runs_reads_the_reference_from_committed_rows(tmp_path):
+    """collect_runs.sh with REFERENCE_ROWS: the table compares against rows kept elsewhere, and the
+    results folder holds only the collected run's rows and meta."""
+    ref = _rows([10.0, 12.0]).assign(error="", z_clip=0.0, seconds=1.0, eval_correct_gt=True)
+    ref_file = tmp_path / "reference.jsonl"
+    ref.to_json(ref_file, orient="records", lines=True)
+    run = tmp_path / "runs" / "mode"
+    run.mkdir(parents=True)
+    ref.assign(method="context,prior,sem", psnr_hole=ref.psnr_hole + 0.5).to_json(
+        run / "rows.jsonl", orient="records", lines=True)
+    (run / "meta.json").write_text(json.dumps({"git_commit": "abc"}))
+    out = tmp_path / "results"
+    env = dict(os.environ, PYTHON=sys.executable, REFERENCE_ROWS=str(ref_file))
+    subprocess.run(["bash", str(ROOT / "benchmarks/guidance/collect_runs.sh"), str(out), str(run)],
+                   check=True, env=env, capture_output=True)
+    kept = pd.read_json(out / "rows.jsonl", lines=True)
+    assert set(kept.method) == {"context,prior,sem"} and (out / "mode" / "meta.json").is_file()
+    line = next(x for x in (out / "table.md").read_text().splitlines()
+                if x.startswith("| center | context,prior,sem"))
+    assert "+0.50 [+0.50, +0.50]" in line
