@@ -93,6 +93,20 @@ def tables(rows: pd.DataFrame, reference: str = REFERENCE) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_rows(files: list[str | Path]) -> pd.DataFrame:
+    """The rows of several bench runs (``rows.jsonl`` or ``rows.csv``), pooled. A run with K > 1
+    restarts counts as another method, labelled e.g. ``context,prior (x4 mean)``; rows computed
+    twice are kept once (:func:`drop_repeats`)."""
+    rows = pd.concat([pd.read_json(f, lines=True) if str(f).endswith(".jsonl") else pd.read_csv(f)
+                      for f in files], ignore_index=True)
+    if "restarts" in rows:  # e.g. the equal-compute reference
+        multi = rows.restarts.fillna(1).astype(int) > 1
+        reduce = rows.get("restart_reduce", pd.Series("best", index=rows.index)).fillna("best")
+        rows.loc[multi, "method"] = (rows.method[multi] + " (x" + rows.restarts[multi].astype(int).astype(str)
+                                     + " " + reduce[multi].astype(str) + ")")
+    return drop_repeats(rows)
+
+
 KEY = ["method", "mask", "image_id"]
 RESULT = ["psnr_hole", "ssim_hole", "eval_correct"]
 
@@ -166,14 +180,7 @@ def main() -> None:
     ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                     help="relabel a method, after --drop (repeatable)")
     args = ap.parse_args()
-    rows = pd.concat([pd.read_json(f, lines=True) if f.endswith(".jsonl") else pd.read_csv(f)
-                      for f in args.rows], ignore_index=True)
-    if "restarts" in rows:  # a run with K > 1 restarts is another method (e.g. the equal-compute reference)
-        multi = rows.restarts.fillna(1).astype(int) > 1
-        reduce = rows.get("restart_reduce", pd.Series("best", index=rows.index)).fillna("best")
-        rows.loc[multi, "method"] = (rows.method[multi] + " (x" + rows.restarts[multi].astype(int).astype(str)
-                                     + " " + reduce[multi].astype(str) + ")")
-    rows = drop_and_rename(drop_repeats(rows), args.drop, args.rename)
+    rows = drop_and_rename(load_rows(args.rows), args.drop, args.rename)
     if args.images:
         first, last = (int(v) for v in args.images.split("-"))
         rows = rows[(rows.image_id >= first) & (rows.image_id <= last)]

@@ -46,14 +46,16 @@ def image_sets() -> dict[str, pd.DataFrame]:
     }
 
 
-def paired(rows: pd.DataFrame) -> dict[str, float]:
-    """best - fast on the (mask, image) pairs both have: hole PSNR and accuracy, with 95% intervals."""
+def paired(rows: pd.DataFrame, method: str = BEST, reference: str = FAST) -> dict[str, float]:
+    """``method`` - ``reference`` on the (mask, image) pairs both have: hole PSNR and accuracy, with
+    95% intervals (``lost``: only the reference right; ``gained``: only the method right)."""
+    rows = rows[rows.method.isin([method, reference])]
     wide = rows.pivot_table(index=["mask", "image_id"], columns="method",
                             values=["psnr_hole", "eval_correct"], aggfunc="first").dropna()
-    d = (wide["psnr_hole"][BEST] - wide["psnr_hole"][FAST]).to_numpy(float)
+    d = (wide["psnr_hole"][method] - wide["psnr_hole"][reference]).to_numpy(float)
     n = len(d)
-    lost, gained, p = analyze.mcnemar(wide["eval_correct"][FAST].astype(bool),
-                                      wide["eval_correct"][BEST].astype(bool))
+    lost, gained, p = analyze.mcnemar(wide["eval_correct"][reference].astype(bool),
+                                      wide["eval_correct"][method].astype(bool))
     acc = (gained - lost) / n
     acc_half = 1.96 * np.sqrt(max(lost + gained - (gained - lost) ** 2 / n, 0.0)) / n
     return {"n": n, "psnr": d.mean(), "psnr_half": analyze.ci_half(d), "acc": 100 * acc,
@@ -79,31 +81,40 @@ def markdown(s: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(s: pd.DataFrame, out: Path) -> None:
+def forest(s: pd.DataFrame, out: Path, labels: list[str], colours: list[str], who: str,
+           title: str) -> None:
+    """Two panels of paired differences with their 95% intervals, one line per row of ``s`` (columns
+    ``psnr``, ``psnr_half``, ``acc``, ``acc_half``, ``mask``): hole PSNR (dB) and semantic accuracy
+    (points). Pooled rows are drawn as larger diamonds. ``who`` names the difference, e.g.
+    ``best - fast``. Written atomically to ``out``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
-    labels = [f"{r.images}, {r.mask}" for r in s.itertuples()]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.9 + 0.27 * len(s)), sharey=True)
     y = np.arange(len(s))[::-1]
-    colours = {"val 100-199": "tab:blue", "test 0-99": "tab:orange", "val 300-399": "tab:green"}
-    for ax, col, half, title in [(axes[0], "psnr", "psnr_half", "hole PSNR, best - fast (dB)"),
-                                 (axes[1], "acc", "acc_half", "semantic accuracy, best - fast (points)")]:
-        for yi, r in zip(y, s.itertuples()):
+    for ax, col, half, name in [(axes[0], "psnr", "psnr_half", f"hole PSNR, {who} (dB)"),
+                                (axes[1], "acc", "acc_half", f"semantic accuracy, {who} (points)")]:
+        for yi, colour, r in zip(y, colours, s.itertuples()):
             pooled = r.mask == "pooled"
             ax.errorbar(getattr(r, col), yi, xerr=getattr(r, half), fmt="D" if pooled else "o",
-                        color=colours[r.images], ms=7 if pooled else 4, capsize=2)
+                        color=colour, ms=7 if pooled else 4, capsize=2)
         ax.axvline(0, color="grey", lw=0.8)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(name, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, labels, fontsize=8)
-    fig.suptitle("--preset best (sem[known]) against --preset fast, 95% intervals: "
-                 "the hole-PSNR gain replicates, the accuracy gain does not", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     tmp = out.with_name(out.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
     tmp.replace(out)
+
+
+def figure(s: pd.DataFrame, out: Path) -> None:
+    colours = {"val 100-199": "tab:blue", "test 0-99": "tab:orange", "val 300-399": "tab:green"}
+    forest(s, out, [f"{r.images}, {r.mask}" for r in s.itertuples()], [colours[i] for i in s.images],
+           "best - fast", "--preset best (sem[known]) against --preset fast, 95% intervals: "
+           "the hole-PSNR gain replicates, the accuracy gain does not")
 
 
 def main() -> None:
@@ -115,7 +126,8 @@ def main() -> None:
     text = markdown(s)
     md = out.with_suffix(".md")
     tmp = md.with_name(md.name + ".tmp")
-    tmp.write_text(f"Made by `python benchmarks/guidance/replications.py --out {args.out}`.\n\n" + text)
+    shown = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
+    tmp.write_text(f"Made by `python benchmarks/guidance/replications.py --out {shown}`.\n\n" + text)
     tmp.replace(md)
     figure(s, out)
     print(text)

@@ -1,0 +1,116 @@
+"""The paper's loss modes at the current weights against ``context,prior`` on val 100-199: a table
+and a figure, from committed rows only.
+
+    python benchmarks/guidance/modes.py --out benchmarks/results/guidance/modes-100-199.png
+
+Every row in it is what the current default weights compute (``sem`` 150, ``cat`` 8 on center and
+left masks; ``sem`` 8, ``cat`` 0.4, ``inpaint`` 30 on random ones), with section 11's protocol (4
+restarts from the same latents, fills averaged, Adam lr 0.03, 100 iterations, bf16). The rows join
+(``benchmarks/results/guidance/README.md``):
+
+- val 100-131, center and left: ``paper-x4mean/`` (section 11);
+- val 100-131, random masks at the current weights: ``random-confirm/`` and ``random-confirm2/``
+  (sections 12-13; their rows are labelled with the explicit weights, e.g. ``sem=8``, and are
+  relabelled here); section 11's random-mask rows at the earlier weights are left out;
+- val 132-199: ``default-132-199/`` (``context,prior`` and the default, section 15) and
+  ``modes-132-199/`` (the other modes, section 17).
+
+A mode is shown only where it has all of the reference's (mask, image) pairs; the others are named
+as incomplete. Writes ``OUT`` (the figure), ``OUT`` with ``.md`` (the paired differences: hole PSNR
+with its 95% t-interval, accuracy in points with a 95% interval, exact McNemar), and
+``modes-132-199/table-100-199.md`` (``analyze.py``'s full table of the joined rows).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+_spec = importlib.util.spec_from_file_location("guidance_replications", Path(__file__).with_name("replications.py"))
+replications = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(replications)
+analyze, ROOT = replications.analyze, replications.ROOT
+
+R = ROOT / "benchmarks" / "results" / "guidance"
+REFERENCE = "context,prior (x4 mean)"
+#: The modes, in the order of the table, with their labels in the figure.
+MODES = {"context,prior,sem (x4 mean)": "+sem",
+         "context,prior,cat (x4 mean)": "+cat",
+         "context,prior,inpaint,sem (x4 mean)": "+inpaint,sem (w/o logits)",
+         "context,prior,sem,cat (x4 mean)": "+sem,cat (the default)",
+         "context,prior,inpaint,sem,cat (x4 mean)": "all five (with logits)"}
+#: The random-mask runs' labels for the current weights, and the mode each one is.
+RANDOM_LABELS = {"context,prior,sem=8 (x4 mean)": "context,prior,sem (x4 mean)",
+                 "context,prior,cat=0.4 (x4 mean)": "context,prior,cat (x4 mean)",
+                 "context,prior,inpaint=30,sem=8 (x4 mean)": "context,prior,inpaint,sem (x4 mean)",
+                 "context,prior,sem=8,cat=0.4 (x4 mean)": "context,prior,sem,cat (x4 mean)",
+                 "context,prior,inpaint=30,sem=8,cat=0.4 (x4 mean)": "context,prior,inpaint,sem,cat (x4 mean)"}
+ROWS = ["paper-x4mean", "random-confirm", "random-confirm2", "default-132-199", "modes-132-199"]
+
+
+def study_rows(root: Path = R) -> pd.DataFrame:
+    """The joined rows of val 100-199, each mode under one label, at the current weights."""
+    rows = analyze.load_rows([root / name / "rows.jsonl" for name in ROWS if (root / name / "rows.jsonl").is_file()])
+    old_random = [f"{m}@random:0.7@100-131" for m in MODES if ((rows.method == m) & (rows["mask"] == "random:0.7")
+                                                              & (rows.image_id <= 131)).any()]
+    renames = [f"{old}={new}" for old, new in RANDOM_LABELS.items() if (rows.method == old).any()]
+    return analyze.drop_and_rename(rows, old_random, renames)
+
+
+def complete_modes(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The modes with every (mask, image) pair of the reference, and those without."""
+    pairs = set(rows[rows.method == REFERENCE].set_index(["mask", "image_id"]).index)
+    done, missing = [], []
+    for m in MODES:
+        have = set(rows[rows.method == m].set_index(["mask", "image_id"]).index)
+        (done if pairs <= have else missing).append(m)
+    return done, missing
+
+
+def summary(rows: pd.DataFrame, modes: list[str]) -> pd.DataFrame:
+    out = []
+    for m in modes:
+        for mask in ["center", "left", "random:0.7", "pooled"]:
+            part = rows if mask == "pooled" else rows[rows["mask"] == mask]
+            out.append({"images": MODES[m], "mask": mask, **replications.paired(part, m, REFERENCE)})
+    return pd.DataFrame(out)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(R / "modes-100-199.png"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    rows = study_rows()
+    rows = rows[rows.method.isin([REFERENCE, *MODES]) & rows.image_id.between(100, 199)]
+    done, missing = complete_modes(rows)
+    if not done:
+        raise SystemExit(f"no mode has all {int((rows.method == REFERENCE).sum())} pairs of the reference")
+    rows = rows[rows.method.isin([REFERENCE, *done])]
+    s = summary(rows, done)
+    shown = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
+    note = (f"Made by `python benchmarks/guidance/modes.py --out {shown}` from the committed rows of "
+            f"{', '.join(ROWS)}; each mode against `{REFERENCE}` on val 100-199, the same starting latents.\n")
+    if missing:
+        note += f"Not yet on all of val 100-199, so left out: {', '.join(MODES[m] for m in missing)}.\n"
+    text = note + "\n" + replications.markdown(s).replace("| images |", "| mode |").replace("best - fast", "mode - ref") \
+        .replace("only fast right / only best right", "only ref right / only mode right")
+    _write(out.with_suffix(".md"), text)
+    _write(R / "modes-132-199" / "table-100-199.md", analyze.tables(rows, REFERENCE))
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+    replications.forest(s, out, [f"{MODES[m]}, {k}" for m in done for k in ["center", "left", "random:0.7", "pooled"]],
+           [colours[list(MODES).index(m)] for m in done for _ in range(4)], "mode - context,prior",
+           "The paper's modes at the current weights against context,prior on val 100-199, 95% intervals")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The paper modes' table on val 100-199: rows from several runs joined under one label per mode."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import load_script
+
+
+@pytest.fixture(scope="module")
+def modes():
+    return load_script("benchmarks/guidance/modes.py")
+
+
+def _run(root, name, method, masks, images, psnr):
+    rows = pd.DataFrame([{"method": method, "mask": k, "image_id": i, "psnr_hole": psnr, "ssim_hole": 0.5,
+                          "eval_correct": i % 2 == 0, "restarts": 4, "restart_reduce": "mean"}
+                         for k in masks for i in images])
+    (root / name).mkdir(exist_ok=True)
+    path = root / name / "rows.jsonl"
+    old = pd.read_json(path, lines=True) if path.is_file() else None
+    pd.concat([old, rows]).to_json(path, orient="records", lines=True)
+
+
+def test_study_rows_keep_only_the_current_weights(modes, tmp_path):
+    masks = ["center", "left", "random:0.7"]
+    _run(tmp_path, "paper-x4mean", "context,prior", masks, [100, 101], 10.0)
+    _run(tmp_path, "paper-x4mean", "context,prior,sem", masks, [100, 101], 11.0)  # random: earlier weights
+    _run(tmp_path, "random-confirm2", "context,prior,sem=8", ["random:0.7"], [100, 101], 12.0)
+    _run(tmp_path, "default-132-199", "context,prior", masks, [132], 10.0)
+    _run(tmp_path, "modes-132-199", "context,prior,sem", masks, [132], 13.0)
+    _run(tmp_path, "modes-132-199", "context,prior,cat", ["center"], [132], 13.0)
+    rows = modes.study_rows(tmp_path)
+    sem = rows[rows.method == "context,prior,sem (x4 mean)"].set_index(["mask", "image_id"]).psnr_hole
+    assert sem[("random:0.7", 100)] == 12.0 and sem[("random:0.7", 132)] == 13.0 and sem[("left", 101)] == 11.0
+    assert len(sem) == 9
+    done, missing = modes.complete_modes(rows)
+    assert done == ["context,prior,sem (x4 mean)"] and "context,prior,cat (x4 mean)" in missing
+
+
+def test_committed_rows_give_the_published_numbers(modes):
+    rows = modes.study_rows()
+    rows = rows[rows.method.isin([modes.REFERENCE, *modes.MODES]) & rows.image_id.between(100, 199)]
+    done, _ = modes.complete_modes(rows)
+    s = modes.summary(rows, done).set_index(["images", "mask"])
+    # section 15's pooled numbers for the default on val 100-199: 11 lost, 19 gained, -0.07 dB
+    default = s.loc[("+sem,cat (the default)", "pooled")]
+    assert (default.n, default.lost, default.gained) == (300, 11, 19)
+    assert default.psnr == pytest.approx(-0.07, abs=0.005)
+    assert (s.n == [100, 100, 100, 300] * len(done)).all()
