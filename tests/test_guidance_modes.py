@@ -46,4 +46,7 @@ def test_committed_rows_give_the_published_numbers(modes):
     default = s.loc[("+sem,cat (the default)", "pooled")]
     assert (default.n, default.lost, default.gained) == (300, 11, 19)
     assert default.psnr == pytest.approx(-0.07, abs=0.005)
+    # section 17's candidate: 7 lost, 20 gained, p = 0.019
+    candidate = s.loc[("+inpaint,sem (w/o logits)", "pooled")]
+    assert (candidate.lost, candidate.gained) == (7, 20) and candidate.p == pytest.approx(0.019, abs=0.0005)
     assert (s.n == [100, 100, 100, 300] * len(done)).all()

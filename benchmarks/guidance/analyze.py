@@ -107,6 +107,13 @@ def load_rows(files: list[str | Path]) -> pd.DataFrame:
     return drop_repeats(rows)
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader never sees half a table."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 KEY = ["method", "mask", "image_id"]
 RESULT = ["psnr_hole", "ssim_hole", "eval_correct"]
 
@@ -185,10 +192,7 @@ def main() -> None:
         first, last = (int(v) for v in args.images.split("-"))
         rows = rows[(rows.image_id >= first) & (rows.image_id <= last)]
     text = tables(rows, args.reference)
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)  # atomic: a reader never sees half a table
+    write_text(Path(args.out), text)
     print(text)
 
 

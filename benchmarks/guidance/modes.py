@@ -78,12 +78,6 @@ def summary(rows: pd.DataFrame, modes: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(R / "modes-100-199.png"))
@@ -101,10 +95,9 @@ def main() -> None:
             f"{', '.join(ROWS)}; each mode against `{REFERENCE}` on val 100-199, the same starting latents.\n")
     if missing:
         note += f"Not yet on all of val 100-199, so left out: {', '.join(MODES[m] for m in missing)}.\n"
-    text = note + "\n" + replications.markdown(s).replace("| images |", "| mode |").replace("best - fast", "mode - ref") \
-        .replace("only fast right / only best right", "only ref right / only mode right")
-    _write(out.with_suffix(".md"), text)
-    _write(R / "modes-132-199" / "table-100-199.md", analyze.tables(rows, REFERENCE))
+    text = note + "\n" + replications.markdown(s, first="mode", method="mode", reference="ref")
+    analyze.write_text(out.with_suffix(".md"), text)
+    analyze.write_text(R / "modes-132-199" / "table-100-199.md", analyze.tables(rows, REFERENCE))
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
     replications.forest(s, out, [f"{MODES[m]}, {k}" for m in done for k in ["center", "left", "random:0.7", "pooled"]],
            [colours[list(MODES).index(m)] for m in done for _ in range(4)], "mode - context,prior",

@@ -71,9 +71,11 @@ def summary() -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def markdown(s: pd.DataFrame) -> str:
-    lines = ["| images | mask | n | hole PSNR best - fast [95% CI] | accuracy best - fast, points [95% CI] "
-             "| only fast right / only best right, McNemar p |", "|---|---|---:|---|---|---|"]
+def markdown(s: pd.DataFrame, first: str = "images", method: str = "best", reference: str = "fast") -> str:
+    """``s`` (from :func:`paired` per row) as a Markdown table; ``first`` heads the ``images`` column."""
+    who = f"{method} - {reference}"
+    lines = [f"| {first} | mask | n | hole PSNR {who} [95% CI] | accuracy {who}, points [95% CI] "
+             f"| only {reference} right / only {method} right, McNemar p |", "|---|---|---:|---|---|---|"]
     for r in s.itertuples():
         lines.append(f"| {r.images} | {r.mask} | {r.n} | {r.psnr:+.2f} [{r.psnr - r.psnr_half:+.2f}, "
                      f"{r.psnr + r.psnr_half:+.2f}] | {r.acc:+.1f} [{r.acc - r.acc_half:+.1f}, "
@@ -125,10 +127,8 @@ def main() -> None:
     s = summary()
     text = markdown(s)
     md = out.with_suffix(".md")
-    tmp = md.with_name(md.name + ".tmp")
     shown = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
-    tmp.write_text(f"Made by `python benchmarks/guidance/replications.py --out {shown}`.\n\n" + text)
-    tmp.replace(md)
+    analyze.write_text(md, f"Made by `python benchmarks/guidance/replications.py --out {shown}`.\n\n" + text)
     figure(s, out)
     print(text)
 
