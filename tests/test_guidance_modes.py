@@ -50,3 +50,23 @@ def test_committed_rows_give_the_published_numbers(modes):
     candidate = s.loc[("+inpaint,sem (w/o logits)", "pooled")]
     assert (candidate.lost, candidate.gained) == (7, 20) and candidate.p == pytest.approx(0.019, abs=0.0005)
     assert (s.n == [100, 100, 100, 300] * len(done)).all()
+
+
+def test_machines_names_each_runs_cpu_from_the_shard_metas(modes, tmp_path):
+    import json
+
+    def meta(path, cpu, threads, merged_from=None):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"machine": {"cpu_model": cpu, "cpu_capability": "AVX512", "torch_threads": threads},
+                                    **({"merged_from": merged_from} if merged_from else {})}))
+
+    meta(tmp_path / "paper-x4mean" / "a" / "meta.json", "Xeon", 1)
+    shards = ["meta.shard-1-of-2.json", "meta.shard-2-of-2.json"]
+    for s in shards:
+        meta(tmp_path / "modes-132-199" / "b" / s, "EPYC", 1)
+    meta(tmp_path / "modes-132-199" / "b" / "meta.json", "merging machine", 2, shards)  # the merge's, not the run's
+    meta(tmp_path / "random-confirm2" / "c" / "meta.json", "Xeon", 1, shards)  # shards not kept: the merged one counts
+    text = modes.machines(tmp_path)
+    assert "- `paper-x4mean/`: Xeon (AVX512), 1 thread(s)" in text
+    assert "- `modes-132-199/`: EPYC (AVX512), 1 thread(s)" in text and "merging machine" not in text
+    assert "- `random-confirm2/`: Xeon" in text and "default-132-199" not in text

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +58,25 @@ def study_rows(root: Path = R) -> pd.DataFrame:
                                                               & (rows.image_id <= 131)).any()]
     renames = [f"{old}={new}" for old, new in RANDOM_LABELS.items() if (rows.method == old).any()]
     return analyze.drop_and_rename(rows, old_random, renames)
+
+
+def machines(root: Path = R) -> str:
+    """Which CPU ran each joined run, from its metas: the tables' ``median s/image`` pools them."""
+    lines = []
+    for name in ROWS:
+        cpus = {}
+        for f in sorted((root / name).glob("**/meta*.json")):
+            meta = json.loads(f.read_text())
+            m = meta.get("machine") or {}
+            # a merged meta records the merge's machine: the shards' own metas, where kept, record the runs'
+            if m and not any((f.parent / shard).is_file() for shard in meta.get("merged_from") or []):
+                cpu = f"{m.get('cpu_model', '?')} ({m.get('cpu_capability', '?')})"
+                cpus.setdefault(cpu, set()).add(m.get("torch_threads"))
+        if cpus:
+            lines.append(f"- `{name}/`: " + "; ".join(
+                f"{cpu}, {' or '.join(str(t) for t in sorted(t for t in ts if t is not None))} thread(s) per process"
+                for cpu, ts in cpus.items()))
+    return ("The `median s/image` column pools the machines that ran the joined rows (from the runs' metas):\n\n" + "\n".join(lines) + "\n")
 
 
 def complete_modes(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -97,7 +117,7 @@ def main() -> None:
         note += f"Not yet on all of val 100-199, so left out: {', '.join(MODES[m] for m in missing)}.\n"
     text = note + "\n" + replications.markdown(s, first="mode", method="mode", reference="ref")
     analyze.write_text(out.with_suffix(".md"), text)
-    analyze.write_text(R / "modes-132-199" / "table-100-199.md", analyze.tables(rows, REFERENCE))
+    analyze.write_text(R / "modes-132-199" / "table-100-199.md", analyze.tables(rows, REFERENCE) + "\n" + machines())
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
     replications.forest(s, out, [f"{MODES[m]}, {k}" for m in done for k in ["center", "left", "random:0.7", "pooled"]],
            [colours[list(MODES).index(m)] for m in done for _ in range(4)], "mode - context,prior",
