@@ -49,6 +49,11 @@ def test_committed_rows_give_the_published_numbers(modes):
     # section 17's candidate: 7 lost, 20 gained, p = 0.019
     candidate = s.loc[("+inpaint,sem (w/o logits)", "pooled")]
     assert (candidate.lost, candidate.gained) == (7, 20) and candidate.p == pytest.approx(0.019, abs=0.0005)
+    # section 17's last two modes: +cat 11 / 14, all five 14 / 23, both losing 0.11 dB
+    for mode, counts in [("+cat", (11, 14)), ("all five (with logits)", (14, 23))]:
+        r = s.loc[(mode, "pooled")]
+        assert (r.lost, r.gained) == counts and r.psnr == pytest.approx(-0.11, abs=0.005)
+    assert len(done) == len(modes.MODES)
     assert (s.n == [100, 100, 100, 300] * len(done)).all()
 
 
