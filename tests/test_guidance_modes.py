@@ -1,6 +1,8 @@
 """The paper modes' table on val 100-199: rows from several runs joined under one label per mode."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from conftest import load_script
@@ -58,8 +60,6 @@ def test_committed_rows_give_the_published_numbers(modes):
 
 
 def test_machines_names_each_runs_cpu_from_the_shard_metas(modes, tmp_path):
-    import json
-
     def meta(path, cpu, threads, merged_from=None):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"machine": {"cpu_model": cpu, "cpu_capability": "AVX512", "torch_threads": threads},
