@@ -13,9 +13,9 @@ def modes():
     return load_script("benchmarks/guidance/modes.py")
 
 
-def _run(root, name, method, masks, images, psnr):
+def _run(root, name, method, masks, images, psnr, reduce="mean"):
     rows = pd.DataFrame([{"method": method, "mask": k, "image_id": i, "psnr_hole": psnr, "ssim_hole": 0.5,
-                          "eval_correct": i % 2 == 0, "restarts": 4, "restart_reduce": "mean"}
+                          "eval_correct": i % 2 == 0, "restarts": 4, "restart_reduce": reduce}
                          for k in masks for i in images])
     (root / name).mkdir(exist_ok=True)
     path = root / name / "rows.jsonl"
@@ -75,3 +75,32 @@ def test_machines_names_each_runs_cpu_from_the_shard_metas(modes, tmp_path):
     assert "- `paper-x4mean/`: Xeon (AVX512), 1 thread(s)" in text
     assert "- `modes-132-199/`: EPYC (AVX512), 1 thread(s)" in text and "merging machine" not in text
     assert "- `random-confirm2/`: Xeon" in text and "default-132-199" not in text
+
+
+def test_best_reduction_rows_give_the_published_numbers(modes):
+    """Sections 16 and 19-22: every mode under ``--restart-reduce best`` on val 100-131."""
+    rows = modes.study_rows(reduce="best")
+    ref, labels = modes.reference("best"), modes.modes("best")
+    assert ref == "context,prior (x4 best)" and all(m.endswith("(x4 best)") for m in labels)
+    rows = rows[rows.method.isin([ref, *labels]) & rows.image_id.between(100, 131)]
+    done, missing = modes.complete_modes(rows, "best")
+    assert done == list(labels) and not missing
+    s = modes.summary(rows, done, "best").set_index(["images", "mask"])
+    counts = {"+sem": (5, 7), "+cat": (9, 1), "+inpaint,sem (w/o logits)": (6, 3),
+              "+sem,cat (the default)": (9, 7), "all five (with logits)": (8, 4)}
+    for mode, (lost, gained) in counts.items():
+        r = s.loc[(mode, "pooled")]
+        assert (r.n, r.lost, r.gained) == (96, lost, gained), mode
+    assert s.loc[("+cat", "pooled")].p == pytest.approx(0.021, abs=0.0005)
+    assert s.loc[("all five (with logits)", "pooled")].psnr == pytest.approx(-0.08, abs=0.005)
+
+
+def test_a_mode_without_every_pair_of_the_reference_is_left_out_under_best(modes, tmp_path):
+    masks = ["center", "left", "random:0.7"]
+    for name, method, images in [("default-x4best", "context,prior", [100, 101]),
+                                 ("sem-x4best", "context,prior,sem", [100, 101]),
+                                 ("cat-x4best", "context,prior,cat", [100])]:
+        _run(tmp_path, name, method, masks, images, 10.0, reduce="best")
+    rows = modes.study_rows(tmp_path, reduce="best")
+    done, missing = modes.complete_modes(rows, "best")
+    assert done == ["context,prior,sem (x4 best)"] and "context,prior,cat (x4 best)" in missing
