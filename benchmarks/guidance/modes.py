@@ -20,7 +20,8 @@ restarts from the same latents, fills averaged, Adam lr 0.03, 100 iterations, bf
 With ``--reduce best`` the rows are those of the lowest-loss restart (``--restart-reduce best``):
 ``default-x4best/`` (``context,prior`` and the default, section 16), ``inpaint-sem-x4best/``,
 ``sem-x4best/``, ``cat-x4best/``, ``five-x4best/`` (sections 19-22, val 100-131) and
-``cat-x4best-132-199/`` (``context,prior`` and ``+cat`` on val 132-199, section 23).
+``cat-x4best-132-199/`` (``context,prior`` and ``+cat`` on val 132-199, section 23) and
+``default-x4best-132-199/`` (the default on val 132-199, section 24).
 
 A mode is shown only where it has all of the reference's (mask, image) pairs; the others are named
 as incomplete. Writes ``OUT`` (the figure), ``OUT`` with ``.md`` (the paired differences: hole PSNR
@@ -69,7 +70,8 @@ RANDOM_LABELS = {"context,prior,sem=8 (x4 mean)": "context,prior,sem (x4 mean)",
                  "context,prior,sem=8,cat=0.4 (x4 mean)": "context,prior,sem,cat (x4 mean)",
                  "context,prior,inpaint=30,sem=8,cat=0.4 (x4 mean)": "context,prior,inpaint,sem,cat (x4 mean)"}
 ROWS = ["paper-x4mean", "random-confirm", "random-confirm2", "default-132-199", "modes-132-199"]
-ROWS_BEST = ["default-x4best", "inpaint-sem-x4best", "sem-x4best", "cat-x4best", "five-x4best", "cat-x4best-132-199"]
+ROWS_BEST = ["default-x4best", "inpaint-sem-x4best", "sem-x4best", "cat-x4best", "five-x4best", "cat-x4best-132-199",
+             "default-x4best-132-199"]
 
 
 def study_rows(root: Path = R, reduce: str = "mean") -> pd.DataFrame:
