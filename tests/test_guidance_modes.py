@@ -104,3 +104,15 @@ def test_a_mode_without_every_pair_of_the_reference_is_left_out_under_best(modes
     rows = modes.study_rows(tmp_path, reduce="best")
     done, missing = modes.complete_modes(rows, "best")
     assert done == ["context,prior,sem (x4 best)"] and "context,prior,cat (x4 best)" in missing
+
+
+def test_best_reduction_on_val_100_199_joins_sections_16_and_21_to_24(modes):
+    rows = modes.study_rows(reduce="best")
+    ref, labels = modes.reference("best"), modes.modes("best")
+    rows = rows[rows.method.isin([ref, *labels]) & rows.image_id.between(100, 199)]
+    done, missing = modes.complete_modes(rows, "best")
+    assert done == ["context,prior,cat (x4 best)", "context,prior,sem,cat (x4 best)"] and len(missing) == 3
+    s = modes.summary(rows, done, "best").set_index(["images", "mask"])
+    cat, default = s.loc[("+cat", "pooled")], s.loc[("+sem,cat (the default)", "pooled")]
+    assert (cat.n, cat.lost, cat.gained) == (300, 26, 8) and cat.psnr == pytest.approx(-0.16, abs=0.005)
+    assert (default.n, default.lost, default.gained) == (300, 32, 16) and default.p == pytest.approx(0.029, abs=0.0005)
