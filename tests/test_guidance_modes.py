@@ -40,8 +40,7 @@ def test_study_rows_keep_only_the_current_weights(modes, tmp_path):
 
 
 def test_committed_rows_give_the_published_numbers(modes):
-    rows = modes.study_rows()
-    rows = rows[rows.method.isin([modes.REFERENCE, *modes.MODES]) & rows.image_id.between(100, 199)]
+    rows = modes.selected_rows()
     done, _ = modes.complete_modes(rows)
     s = modes.summary(rows, done).set_index(["images", "mask"])
     # section 15's pooled numbers for the default on val 100-199: 11 lost, 19 gained, -0.07 dB
@@ -79,10 +78,10 @@ def test_machines_names_each_runs_cpu_from_the_shard_metas(modes, tmp_path):
 
 def test_best_reduction_rows_give_the_published_numbers(modes):
     """Sections 16 and 19-22: every mode under ``--restart-reduce best`` on val 100-131."""
-    rows = modes.study_rows(reduce="best")
     ref, labels = modes.reference("best"), modes.modes("best")
     assert ref == "context,prior (x4 best)" and all(m.endswith("(x4 best)") for m in labels)
-    rows = rows[rows.method.isin([ref, *labels]) & rows.image_id.between(100, 131)]
+    rows = modes.selected_rows("best", 100, 131)
+    assert set(rows.method) == {ref, *labels} and set(rows.image_id) == set(range(100, 132))
     done, missing = modes.complete_modes(rows, "best")
     assert done == list(labels) and not missing
     s = modes.summary(rows, done, "best").set_index(["images", "mask"])
@@ -107,9 +106,7 @@ def test_a_mode_without_every_pair_of_the_reference_is_left_out_under_best(modes
 
 
 def test_best_reduction_on_val_100_199_joins_sections_16_and_21_to_24(modes):
-    rows = modes.study_rows(reduce="best")
-    ref, labels = modes.reference("best"), modes.modes("best")
-    rows = rows[rows.method.isin([ref, *labels]) & rows.image_id.between(100, 199)]
+    rows = modes.selected_rows("best")
     done, missing = modes.complete_modes(rows, "best")
     assert done == ["context,prior,cat (x4 best)", "context,prior,sem,cat (x4 best)"] and len(missing) == 3
     s = modes.summary(rows, done, "best").set_index(["images", "mask"])

@@ -72,12 +72,13 @@ RANDOM_LABELS = {"context,prior,sem=8 (x4 mean)": "context,prior,sem (x4 mean)",
 ROWS = ["paper-x4mean", "random-confirm", "random-confirm2", "default-132-199", "modes-132-199"]
 ROWS_BEST = ["default-x4best", "inpaint-sem-x4best", "sem-x4best", "cat-x4best", "five-x4best", "cat-x4best-132-199",
              "default-x4best-132-199"]
+#: The rows folders joined under each restart reduction.
+RUNS = {"mean": ROWS, "best": ROWS_BEST}
 
 
 def study_rows(root: Path = R, reduce: str = "mean") -> pd.DataFrame:
     """The joined rows of val 100-199, each mode under one label, at the current weights."""
-    names = ROWS if reduce == "mean" else ROWS_BEST
-    rows = analyze.load_rows([root / name / "rows.jsonl" for name in names if (root / name / "rows.jsonl").is_file()])
+    rows = analyze.load_rows([root / name / "rows.jsonl" for name in RUNS[reduce] if (root / name / "rows.jsonl").is_file()])
     if reduce != "mean":
         return rows
     old_random = [f"{m}@random:0.7@100-131" for m in MODES if ((rows.method == m) & (rows["mask"] == "random:0.7")
@@ -103,6 +104,12 @@ def machines(root: Path = R, names: list[str] = ROWS) -> str:
                 f"{cpu}, {' or '.join(str(t) for t in sorted(t for t in ts if t is not None))} thread(s) per process"
                 for cpu, ts in cpus.items()))
     return ("The `median s/image` column pools the machines that ran the joined rows (from the runs' metas):\n\n" + "\n".join(lines) + "\n")
+
+
+def selected_rows(reduce: str = "mean", first: int = 100, last: int = 199, root: Path = R) -> pd.DataFrame:
+    """The reference's and the modes' rows on val ``first``-``last``, under one restart reduction."""
+    rows = study_rows(root, reduce)
+    return rows[rows.method.isin([reference(reduce), *modes(reduce)]) & rows.image_id.between(first, last)]
 
 
 def complete_modes(rows: pd.DataFrame, reduce: str = "mean") -> tuple[list[str], list[str]]:
@@ -138,15 +145,14 @@ def main() -> None:
     first, last = span
     out = Path(args.out or R / f"modes{'-best' if args.reduce == 'best' else ''}-{first}-{last}.png")
     ref, labels = reference(args.reduce), modes(args.reduce)
-    rows = study_rows(reduce=args.reduce)
-    rows = rows[rows.method.isin([ref, *labels]) & rows.image_id.between(first, last)]
+    rows = selected_rows(args.reduce, first, last)
     done, missing = complete_modes(rows, args.reduce)
     if not done:
         raise SystemExit(f"no mode has all {int((rows.method == ref).sum())} pairs of the reference")
     rows = rows[rows.method.isin([ref, *done])]
     s = summary(rows, done, args.reduce)
     shown = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
-    names = ROWS if args.reduce == "mean" else ROWS_BEST
+    names = RUNS[args.reduce]
     command = f"python benchmarks/guidance/modes.py{' --reduce best' if args.reduce == 'best' else ''}"
     if args.images != "100-199":
         command += f" --images {args.images}"
